@@ -1,0 +1,397 @@
+"""The one training loop of jaxnets: `fit`.
+
+A method supplies a pure `step_fn(state) -> (state, metrics)` (it reads its batch from
+`state.step`, see `jaxnets.train.data`) and optionally a pure `eval_fn(state) -> metrics`.
+`fit` owns everything else:
+  * several steps per jitted call with `lax.scan`, followed in the same call by the evaluation and
+    the best-so-far bookkeeping (so there is one host round-trip per chunk, none per step);
+  * populations: a state with a leading seed axis (`init_population`) is trained with the step
+    `vmap`-ed, and its seed axis is sharded over the devices when there are several;
+  * a progress bar, `metrics.jsonl`, early stopping on an evaluation metric;
+  * a NaN guard: a non-finite loss stops the run with `NonFiniteLossError` naming the step and
+    the seed, and the last good checkpoint stays on disk;
+  * Orbax checkpoints (last N and best) and exact resume: checkpoints are written only at chunk
+    boundaries and hold the whole loop state, so a resumed run is bit-identical to one never
+    interrupted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import pathlib
+import time
+from typing import Any, Callable
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnets.train import checkpoint as checkpoint_lib
+from jaxnets.train import progress as progress_lib
+from jaxnets.train.state import TrainState, population_size
+
+StepFn = Callable[[TrainState], tuple[TrainState, dict[str, jax.Array]]]
+EvalFn = Callable[[TrainState], dict[str, jax.Array]]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EarlyStopping:
+    """Track the best evaluation and optionally stop when it stops improving.
+
+    Attributes:
+      metric: key of the metric in `eval_fn`'s output, e.g. "val/accuracy".
+      mode: "max" or "min".
+      patience: evaluations without improvement (in every seed of a population) before stopping;
+        None keeps the best state without ever stopping early.
+    """
+
+    metric: str
+    mode: str = "max"
+    patience: int | None = None
+
+    def __post_init__(self):
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"EarlyStopping.mode must be 'max' or 'min', got {self.mode!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"EarlyStopping.patience must be >= 1 or None, got {self.patience}")
+
+
+@flax.struct.dataclass
+class LoopState:
+    """Everything `fit` carries between chunks; checkpointed whole for exact resume.
+
+    Shapes: scalars for one run, [S] for a population of S seeds.
+    """
+
+    train: TrainState
+    best: TrainState | None
+    best_score: jax.Array
+    best_step: jax.Array
+    evals_since_best: jax.Array
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns.
+
+    Attributes:
+      state: the final train state.
+      best_state: the train state at the best evaluation (per seed), if early stopping was set.
+      best_score: [S] or scalar best evaluation metric; None without early stopping.
+      best_step: the step at which each seed's best evaluation was seen.
+      history: one dict per chunk: "step", "train/<name>" (mean over the chunk) and eval metrics.
+      stop_reason: "completed" or "early_stopping".
+      resumed_from: the checkpoint step the run resumed from, if any.
+    """
+
+    state: TrainState
+    best_state: TrainState | None
+    best_score: np.ndarray | None
+    best_step: np.ndarray | None
+    history: list[dict]
+    stop_reason: str
+    resumed_from: int | None
+
+
+def _where_tree(mask: jax.Array, new: Any, old: Any) -> Any:
+    """Per-seed select between two pytrees whose leaves have a leading axis matching `mask`."""
+
+    def select(n, o):
+        m = jnp.reshape(mask, mask.shape + (1,) * (jnp.ndim(n) - mask.ndim))
+        return jnp.where(m, n, o)
+
+    return jax.tree.map(select, new, old)
+
+
+def _shard_population(tree: Any, size: int | None) -> Any:
+    """Places a population's leading seed axis across all devices when it divides evenly."""
+    devices = jax.devices()
+    if size is None or len(devices) == 1 or size % len(devices) != 0:
+        return tree
+    mesh = jax.sharding.Mesh(np.array(devices), ("seeds",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("seeds"))
+    return jax.device_put(tree, sharding)
+
+
+def _initial_loop_state(state: TrainState, early_stopping: EarlyStopping | None) -> LoopState:
+    shape = jnp.shape(state.step)
+    worst = -jnp.inf if early_stopping is None or early_stopping.mode == "max" else jnp.inf
+    return LoopState(
+        train=state,
+        best=state if early_stopping is not None else None,
+        best_score=jnp.full(shape, worst, jnp.float32),
+        best_step=jnp.zeros(shape, jnp.int32),
+        evals_since_best=jnp.zeros(shape, jnp.int32),
+    )
+
+
+def _build_chunk_fn(
+    step_fn: StepFn,
+    eval_fn: EvalFn | None,
+    early_stopping: EarlyStopping | None,
+    population: bool,
+) -> Callable:
+    """The jitted unit of work: `length` steps under `lax.scan`, then evaluation and best tracking."""
+    step = jax.vmap(step_fn) if population else step_fn
+    evaluate = (jax.vmap(eval_fn) if population else eval_fn) if eval_fn is not None else None
+
+    def run_chunk(loop: LoopState, length: int):
+        def body(train, _):
+            return step(train)
+
+        train, train_metrics = jax.lax.scan(body, loop.train, None, length=length)
+        eval_metrics = evaluate(train) if evaluate is not None else {}
+        loop = loop.replace(train=train)
+        if early_stopping is not None:
+            if early_stopping.metric not in eval_metrics:
+                raise KeyError(
+                    f"early-stopping metric {early_stopping.metric!r} is not among the "
+                    f"evaluation metrics {sorted(eval_metrics)}"
+                )
+            score = eval_metrics[early_stopping.metric].astype(jnp.float32)
+            improved = (
+                score > loop.best_score if early_stopping.mode == "max" else score < loop.best_score
+            )
+            loop = loop.replace(
+                best=_where_tree(improved, train, loop.best),
+                best_score=jnp.where(improved, score, loop.best_score),
+                best_step=jnp.where(improved, train.step, loop.best_step),
+                evals_since_best=jnp.where(improved, 0, loop.evals_since_best + 1),
+            )
+        return loop, train_metrics, eval_metrics
+
+    return jax.jit(run_chunk, static_argnums=1)
+
+
+def _check_finite(train_metrics: dict, loss_key: str, first_step: int, population: bool) -> None:
+    """Raises NonFiniteLossError naming the first step (and seed) whose loss is not finite."""
+    if loss_key not in train_metrics:
+        return
+    loss = np.asarray(train_metrics[loss_key])  # [length] or [length, S]
+    bad = ~np.isfinite(loss)
+    if not bad.any():
+        return
+    where = np.argwhere(bad)[0]
+    step = first_step + int(where[0]) + 1
+    seed = f" in population member {int(where[1])}" if population and len(where) > 1 else ""
+    raise NonFiniteLossError(
+        f"{loss_key} became {loss[tuple(where)]} at step {step}{seed}; training stopped. "
+        "The last good checkpoint (if a workdir was given) is kept; lower the learning rate or "
+        "check the inputs for NaN/inf."
+    )
+
+
+def _history_record(step: int, train_metrics: dict, eval_metrics: dict, elapsed: float) -> dict:
+    record: dict[str, Any] = {"step": step}
+    for name, values in train_metrics.items():
+        record[f"train/{name}"] = np.mean(np.asarray(values), axis=0)
+    for name, value in eval_metrics.items():
+        record[name] = np.asarray(value)
+    record["time_s"] = elapsed
+    return progress_lib.to_jsonable(record)
+
+
+def _config_differences(saved: dict | None, current: dict | None) -> list[str]:
+    saved, current = saved or {}, current or {}
+    return sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+
+
+def fit(
+    state: TrainState,
+    step_fn: StepFn,
+    *,
+    num_steps: int,
+    eval_fn: EvalFn | None = None,
+    eval_every: int | None = None,
+    early_stopping: EarlyStopping | None = None,
+    workdir: str | pathlib.Path | None = None,
+    checkpoint_every: int | None = None,
+    keep_checkpoints: int = 2,
+    config: dict | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    description: str | None = None,
+    loss_key: str = "loss",
+    stop_after_steps: int | None = None,
+) -> FitResult:
+    """Trains `state` for `num_steps` optimizer steps of `step_fn`.
+
+    Args:
+      state: initial `TrainState` (a population if its `step` has a leading axis).
+      step_fn: pure `state -> (state, metrics)`; must increment `state.step` by one and read its
+        batch and randomness from `state.step` (`state.step_key()`), never from the host.
+      num_steps: total optimizer steps of the run (a resumed run continues up to it).
+      eval_fn: pure `state -> metrics` run after every `eval_every` steps (inside the same jitted
+        call as the steps).
+      eval_every: steps per jitted chunk and between evaluations (default: min(num_steps, 100)).
+      early_stopping: tracks the best evaluation per seed (its state is returned) and stops when
+        no seed improved for `patience` evaluations.
+      workdir: where `metrics.jsonl` and `checkpoints/` are written; None keeps nothing on disk.
+      checkpoint_every: steps between checkpoints, a multiple of `eval_every` (default: every
+        chunk). A checkpoint is also written at the end of the run.
+      keep_checkpoints: how many recent checkpoints to keep (the best is kept in addition).
+      config: JSON-able run config, stored in each checkpoint and checked on resume.
+      resume: continue from the newest readable checkpoint in `workdir`. Without it, a workdir that
+        already holds checkpoints is an error (nothing is overwritten silently).
+      progress: show a progress bar (also off when `JAXNETS_PROGRESS=0`).
+      description: progress bar label.
+      loss_key: the train metric watched by the NaN guard.
+      stop_after_steps: stop (as if interrupted) once this many steps are done in total; for
+        tests and for splitting a long run across jobs.
+
+    Returns:
+      A `FitResult`.
+
+    Raises:
+      NonFiniteLossError: when the loss becomes NaN/inf.
+      CheckpointError: when `workdir` holds checkpoints that cannot be used.
+    """
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if early_stopping is not None and eval_fn is None:
+        raise ValueError("early_stopping needs an eval_fn to read its metric from")
+    chunk = eval_every or min(num_steps, 100)
+    if chunk < 1:
+        raise ValueError(f"eval_every must be >= 1, got {eval_every}")
+    checkpoint_every = checkpoint_every or chunk
+    if checkpoint_every % chunk:
+        raise ValueError(
+            f"checkpoint_every ({checkpoint_every}) must be a multiple of eval_every ({chunk})"
+        )
+
+    size = population_size(state)
+    population = size is not None
+    loop = _shard_population(_initial_loop_state(state, early_stopping), size)
+    chunk_fn = _build_chunk_fn(step_fn, eval_fn, early_stopping, population)
+
+    checkpointer = log = None
+    resumed_from = None
+    history: list[dict] = []
+    if workdir is not None:
+        workdir = pathlib.Path(workdir)
+        log = progress_lib.MetricsLog(workdir / "metrics.jsonl")
+        checkpointer = checkpoint_lib.Checkpointer(
+            workdir / "checkpoints",
+            keep=keep_checkpoints,
+            best_metric_fn=(lambda m: m["score"]) if early_stopping is not None else None,
+            best_mode=early_stopping.mode if early_stopping is not None else "max",
+        )
+        existing = checkpointer.all_steps()
+        if existing and not resume:
+            checkpointer.close()
+            raise checkpoint_lib.CheckpointError(
+                f"{workdir} already holds checkpoints (steps {existing}); resume them with "
+                "resume=True (`--resume`) or choose a fresh workdir"
+            )
+        if existing:
+            restored = checkpointer.restore_latest(loop)
+            loop, meta = restored
+            differences = _config_differences(meta.get("config"), config)
+            if differences:
+                checkpointer.close()
+                raise checkpoint_lib.CheckpointError(
+                    f"the checkpoint in {workdir} was made with a different config "
+                    f"(keys {differences}); resume with the same config or use a fresh workdir"
+                )
+            resumed_from = int(meta["step"])
+            log.truncate_after(resumed_from)
+            history = log.read()
+        elif not resume:
+            log.truncate_after(-1)
+
+    start = int(np.max(np.asarray(loop.train.step)))
+    end = min(num_steps, stop_after_steps) if stop_after_steps is not None else num_steps
+    bar = progress_lib.progress_bar(num_steps, start, description, progress)
+    stop_reason = "completed"
+    step = start
+    last_saved = resumed_from
+    t0 = time.perf_counter()
+    try:
+        while step < end:
+            length = min(chunk, end - step)
+            previous = loop
+            loop, train_metrics, eval_metrics = chunk_fn(loop, length)
+            train_metrics, eval_metrics = jax.device_get((train_metrics, eval_metrics))
+            try:
+                _check_finite(train_metrics, loss_key, step, population)
+            except NonFiniteLossError:
+                loop = previous
+                raise
+            step += length
+            record = _history_record(step, train_metrics, eval_metrics, time.perf_counter() - t0)
+            history.append(record)
+            if log is not None:
+                log.write(record)
+            bar.update(length)
+            bar.set_postfix(
+                {k: f"{progress_lib.summarize(v):.4g}" for k, v in record.items()
+                 if k not in ("step", "time_s")}, refresh=False
+            )
+            patience_out = (
+                early_stopping is not None
+                and early_stopping.patience is not None
+                and bool(np.all(np.asarray(loop.evals_since_best) >= early_stopping.patience))
+            )
+            if checkpointer is not None and (
+                step % checkpoint_every == 0 or step == end or patience_out
+            ):
+                score = (
+                    progress_lib.summarize(eval_metrics[early_stopping.metric])
+                    if early_stopping is not None else None
+                )
+                _save(checkpointer, loop, step, config, score)
+                last_saved = step
+            if patience_out:
+                stop_reason = "early_stopping"
+                break
+    finally:
+        bar.close()
+        if checkpointer is not None:
+            if last_saved != step and step > start and not _nan_pending(loop, step):
+                _save(checkpointer, loop, step, config, None)
+            checkpointer.close()
+
+    return FitResult(
+        state=loop.train,
+        best_state=loop.best,
+        best_score=None if early_stopping is None else np.asarray(loop.best_score),
+        best_step=None if early_stopping is None else np.asarray(loop.best_step),
+        history=history,
+        stop_reason=stop_reason,
+        resumed_from=resumed_from,
+    )
+
+
+def _nan_pending(loop: LoopState, step: int) -> bool:
+    """True when the in-memory loop is older than `step` (a NaN chunk was rolled back)."""
+    return int(np.max(np.asarray(loop.train.step))) != step
+
+
+def _save(
+    checkpointer: checkpoint_lib.Checkpointer,
+    loop: LoopState,
+    step: int,
+    config: dict | None,
+    score: float | None,
+) -> None:
+    """Writes the loop state with the run's metadata; `score` ranks it for keep-best."""
+    meta = {
+        "step": step,
+        "config": config or {},
+        "versions": {"jax": jax.__version__, "jaxnets": _version()},
+    }
+    metrics = None
+    if score is not None and math.isfinite(score):
+        metrics = {"score": score}
+    checkpointer.save(step, loop, meta, metrics)
+
+
+def _version() -> str:
+    from jaxnets import __version__
+
+    return __version__
