@@ -43,10 +43,12 @@ def conjugate_gradient(
     Stopping rule: with r_k = b - A x_k the recursively updated residual, the loop stops at the
     first k with ``||r_k||_2 <= tol + rtol * ||b||_2`` (absolute by default, relative part opt-in;
     L2 over all leaves together), at k = max_iter, on a non-finite residual, or on a breakdown
-    (p^T A p <= 0: A is not positive definite along p). The reported ``info.residual`` is then
-    recomputed as the *true* ||b - A x_k||_2 with one more matvec (the recursive residual can
-    drift from it in floating point), and ``info.converged`` tests that true residual, so a drift
-    or a breakdown is never reported as convergence. No warn/raise option here: callers read
+    (p^T A p <= 0: A is not positive definite along p). When the recursive residual meets the
+    threshold, the *true* residual ||b - A x_k||_2 is recomputed with one more matvec; if floating
+    point drift left it above the threshold, CG restarts from x_k with the true residual
+    (residual replacement), within the same max_iter budget. ``info.residual`` is always that
+    true residual of the returned x and ``info.converged`` tests it, so drift or a breakdown is
+    never reported as convergence. No warn/raise option here: callers read
     ``info.converged`` (or pass it to `convergence.report_nonconvergence`).
 
     Gradients: through `lax.custom_linear_solve(symmetric=True)`, so d x / d b and d x / d(arrays
@@ -96,29 +98,46 @@ def _safe_div(num: jax.Array, den: jax.Array) -> jax.Array:
 
 
 def _pcg(matvec, b, x0, precond, tol, rtol, max_iter):
+    """PCG with residual replacement: whenever the recursive residual meets the threshold, the
+    true residual b - A x is recomputed; if it does not meet it (floating-point drift), CG restarts
+    from x with the true residual. Iterations are counted across restarts against max_iter."""
     thresh = threshold(tol, rtol, tree_norm(b))
-    r0 = tree_sub(b, matvec(x0))
-    z0 = precond(r0)
-    rz0 = tree_vdot(r0, z0)
-    init = (jnp.zeros((), jnp.int32), x0, r0, z0, rz0, tree_norm(r0), jnp.zeros((), bool))
 
-    def cond(state):
-        k, _, _, _, _, rnorm, broke = state
+    def inner(k, x, r):
+        z = precond(r)
+        init = (k, x, r, z, tree_vdot(r, z), tree_norm(r), jnp.zeros((), bool))
+
+        def cond(state):
+            k, _, _, _, _, rnorm, broke = state
+            return (k < max_iter) & jnp.isfinite(rnorm) & (rnorm > thresh) & ~broke
+
+        def body(state):
+            k, x, r, p, rz, _, _ = state
+            ap = matvec(p)
+            pap = tree_vdot(p, ap)
+            broke = ~(pap > 0)  # not positive definite along p (or NaN)
+            alpha = jnp.where(broke, 0, _safe_div(rz, pap))
+            x = tree_axpy(alpha, p, x)
+            r = tree_axpy(-alpha, ap, r)
+            z = precond(r)
+            rz_next = tree_vdot(r, z)
+            p = tree_axpy(_safe_div(rz_next, rz), p, z)
+            return k + 1, x, r, p, rz_next, tree_norm(r), broke
+
+        k, x, _, _, _, _, broke = lax.while_loop(cond, body, init)
+        return k, x, broke
+
+    def outer_cond(state):
+        k, _, r, broke = state
+        rnorm = tree_norm(r)
         return (k < max_iter) & jnp.isfinite(rnorm) & (rnorm > thresh) & ~broke
 
-    def body(state):
-        k, x, r, p, rz, _, _ = state
-        ap = matvec(p)
-        pap = tree_vdot(p, ap)
-        broke = ~(pap > 0)
-        alpha = jnp.where(broke, 0, _safe_div(rz, pap))
-        x = tree_axpy(alpha, p, x)
-        r = tree_axpy(-alpha, ap, r)
-        z = precond(r)
-        rz_next = tree_vdot(r, z)
-        p = tree_axpy(_safe_div(rz_next, rz), p, z)
-        return k + 1, x, r, p, rz_next, tree_norm(r), broke
+    def outer_body(state):
+        k, x, r, _ = state
+        k, x, broke = inner(k, x, r)
+        return k, x, tree_sub(b, matvec(x)), broke
 
-    k, x, _, _, _, _, _ = lax.while_loop(cond, body, init)
-    true_residual = tree_norm(tree_sub(b, matvec(x)))
-    return x, make_info(k, true_residual, thresh)
+    r0 = tree_sub(b, matvec(x0))
+    init = (jnp.zeros((), jnp.int32), x0, r0, jnp.zeros((), bool))
+    k, x, r, _ = lax.while_loop(outer_cond, outer_body, init)
+    return x, make_info(k, tree_norm(r), thresh)
