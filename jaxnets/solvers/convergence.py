@@ -37,6 +37,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxnets.solvers._tree import is_traced
 
@@ -136,6 +137,17 @@ def report_nonconvergence(info: SolverInfo, mode: str, what: str, limits: str) -
         return
     check = functools.partial(_host_check, mode, what, limits)
     if is_traced(info):
-        jax.debug.callback(check, info.converged, info.iterations, info.residual)
+        # The host callback sits in the failure branch of a cond, so a converged solve costs no
+        # host round trip (under vmap the cond becomes a select and the callback runs per element;
+        # the host check then ignores the converged ones).
+        def fire(converged, iterations, residual):
+            jax.debug.callback(check, converged, iterations, residual)
+
+        # (An integer count, not jnp.all: reduce_and has no JVP rule and this may run under grad.)
+        num_failed = jnp.sum(jnp.logical_not(info.converged).astype(jnp.int32))
+        lax.cond(
+            num_failed == 0, lambda *_: None, fire,
+            info.converged, info.iterations, info.residual,
+        )
     else:
         check(info.converged, info.iterations, info.residual)

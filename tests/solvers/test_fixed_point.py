@@ -250,3 +250,22 @@ def test_bad_arguments_are_reported_by_name():
         fixed_point(lambda p, x: jnp.concatenate([x, x]), params, jnp.zeros(3))
     with pytest.raises(ValueError, match="memory"):
         AndersonAcceleration(memory=0)
+
+
+def test_population_sharded_over_eight_devices():
+    """A batch of 8 problems, one per fake CPU device (jit + vmap over a sharded leading axis):
+    the batched while_loop's stopping test spans devices and each element keeps its own count."""
+    devices = jax.devices()
+    assert len(devices) == 8
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("pop",))
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("pop"))
+    rng = np.random.default_rng(7)
+    a, _ = _linear_contraction(rng, 6, 0.7)
+    bs = rng.normal(size=(8, 6)) * np.geomspace(1e-3, 1e3, 8)[:, None]
+    a32 = jnp.asarray(a, jnp.float32)
+    solve = jax.jit(jax.vmap(lambda b: fixed_point(_linear_f, (a32, b), jnp.zeros(6), tol=1e-4,
+                                                   max_iter=200)))
+    x, info = solve(jax.device_put(jnp.asarray(bs, jnp.float32), sharding))
+    assert x.sharding.is_equivalent_to(sharding, 2)
+    np.testing.assert_allclose(np.asarray(x), np.linalg.solve(np.eye(6) - a, bs.T).T, atol=5e-4)
+    assert bool(jnp.all(info.converged)) and len(set(np.asarray(info.iterations).tolist())) > 1
