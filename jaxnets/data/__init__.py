@@ -3,9 +3,11 @@
 Data root (file-backed loaders take ``root=``): the ``root`` argument, else ``$JAXNETS_DATA``,
 else the cache ``$XDG_CACHE_HOME/jaxnets`` (``~/.cache/jaxnets``), into which missing files are
 downloaded from their source repositories at pinned commits. Every file's sha256 is checked on
-every load; a missing or corrupted file raises ``DataFileError``.
+every load; a missing file raises ``DataFileError`` (a ``FileNotFoundError``), a corrupted
+one ``CorruptDataFileError`` (a ``DataFileError`` and a ``ValueError``).
 """
 from jaxnets.data._files import (
+    CorruptDataFileError,
     DataFileError,
     UnverifiedDataWarning,
     cache_dir,
@@ -31,6 +33,7 @@ from jaxnets.data.temporal import load_collegemsg
 from jaxnets.data.types import HeteroDataset, NodeDataset, RatingsDataset, TemporalEdges
 
 __all__ = [
+    "CorruptDataFileError",
     "DataFileError",
     "GEOM_GCN_NAMES",
     "HeteroDataset",

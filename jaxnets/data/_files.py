@@ -36,6 +36,11 @@ class DataFileError(FileNotFoundError):
     """
 
 
+class CorruptDataFileError(DataFileError, ValueError):
+    """A data file's sha256 differs from the table (also a ``ValueError``): the message names
+    the file, the expected and the actual hash."""
+
+
 class UnverifiedDataWarning(UserWarning):
     """A data file was loaded whose sha256 is not on record in jaxnets."""
 
@@ -114,7 +119,7 @@ def _verify(relpath: str, path: pathlib.Path, origin: str) -> None:
     if actual != expected:
         hint = ("delete it to download it again" if origin == "cache"
                 else "replace it with the original file")
-        raise DataFileError(
+        raise CorruptDataFileError(
             f"Data file {relpath!r} at {path} is corrupted: sha256 is {actual} "
             f"({path.stat().st_size} bytes) but expected {expected} ({size} bytes). "
             f"Source: {url_for(relpath)}; {hint}. {_how_to_fix(relpath)}")
@@ -132,7 +137,7 @@ def _fetch_into_cache(relpath: str, dest: pathlib.Path) -> None:
             size, expected = _checksums.FILES[relpath]
             actual = sha256_of(tmp)
             if actual != expected:
-                raise DataFileError(
+                raise CorruptDataFileError(
                     f"Downloaded {relpath!r} from {url} but its sha256 is {actual}, expected "
                     f"{expected} ({size} bytes); nothing was written to {dest}.")
         os.replace(tmp, dest)

@@ -82,7 +82,8 @@ def negative_sampling(pos_pairs_or_edges, num_nodes: int, num_samples: int, *, s
       seed: numpy seed; same inputs and seed give the same pairs.
       exclude_self_loops: never return ``(i, i)``.
       undirected: treat pairs as unordered: avoid both directions of every edge and return
-        canonical pairs ``u <= v``.
+        canonical pairs ``u <= v`` (with ``exclude_self_loops=False`` and a large graph, a
+        self-loop is drawn with half the probability of another pair).
 
     Returns:
       [num_samples, 2] int32 distinct pairs, none an edge.

@@ -8,6 +8,7 @@ also what PyG's ``Planetoid`` does.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pickle
 
@@ -102,7 +103,7 @@ def load_planetoid(name: str, root: str | os.PathLike[str] | None = None,
     paths = _files.require(_planetoid_files(key), root)
     part = {p: paths[f"planetoid/ind.{key}.{p}"] for p in _PARTS}
 
-    x, y = _unpickle(part["x"]), _unpickle(part["y"])
+    y = _unpickle(part["y"])  # ind.<name>.x (rows of allx) is verified but not needed
     tx, ty = _unpickle(part["tx"]), _unpickle(part["ty"])
     allx, ally = _unpickle(part["allx"]), _unpickle(part["ally"])
     graph = _unpickle(part["graph"])
@@ -127,7 +128,7 @@ def load_planetoid(name: str, root: str | os.PathLike[str] | None = None,
     lists = list(graph.values())
     lengths = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
     senders = np.repeat(keys, lengths)
-    receivers = np.fromiter((j for nbrs in lists for j in nbrs), dtype=np.int64,
+    receivers = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64,
                             count=int(lengths.sum()))
     senders, receivers = _edges.symmetrize(senders, receivers, num_nodes, drop_self_loops=True)
 

@@ -39,7 +39,7 @@ def load_karate() -> NodeDataset:
     adj = nx.to_scipy_sparse_array(graph, nodelist=range(n), weight=None, format="coo")
     senders, receivers = _edges.symmetrize(adj.row, adj.col, n, drop_self_loops=True)
     clubs = nx.get_node_attributes(graph, "club")
-    labels = (np.array([clubs[i] for i in range(n)]) == "Officer").astype(np.int32)
+    labels = (np.array(list(map(clubs.__getitem__, range(n)))) == "Officer").astype(np.int32)
     train = np.zeros(n, bool)
     train[[0, n - 1]] = True
     return NodeDataset(name="karate", features=np.eye(n, dtype=np.float32), senders=senders,

@@ -5,7 +5,13 @@ import shutil
 import numpy as np
 import pytest
 
-from jaxnets.data import DataFileError, load_heterophilous, load_planetoid
+from jaxnets.data import (
+    CorruptDataFileError,
+    DataFileError,
+    UnverifiedDataWarning,
+    load_heterophilous,
+    load_planetoid,
+)
 from jaxnets.data import _checksums, _files
 
 TEXAS = "heterophilous-graphs/texas.npz"
@@ -84,6 +90,7 @@ def test_corrupted_file_names_both_hashes(data_root, tmp_path, no_network):
     bad_sha = _corrupt(path)
     with pytest.raises(DataFileError) as err:
         load_heterophilous("texas", root=tmp_path)
+    assert isinstance(err.value, CorruptDataFileError) and isinstance(err.value, ValueError)
     msg = str(err.value)
     assert TEXAS in msg and "corrupted" in msg
     assert TEXAS_SHA in msg and bad_sha in msg
@@ -165,3 +172,19 @@ def test_multi_file_loader_downloads_every_file(data_root, monkeypatch, isolated
     parts = ["x", "y", "tx", "ty", "allx", "ally", "graph", "test.index"]
     assert sorted(calls) == sorted(f"{prefix}ind.cora.{p}" for p in parts)
     assert np.array_equal(d.labels, load_planetoid("cora", root=data_root).labels)
+
+
+def test_file_without_recorded_checksum_loads_with_warning(data_root, monkeypatch, isolated_env):
+    """roman_empire.npz is not in the offline copy and its sha256 is not on record: with
+    internet it is downloaded into the cache and loaded with an UnverifiedDataWarning."""
+    calls = []
+
+    def fake_download(url, dest):
+        calls.append(url)
+        shutil.copyfile(data_root / TEXAS, dest)  # stand-in bytes of the same format
+
+    monkeypatch.setattr(_files, "download", fake_download)
+    with pytest.warns(UnverifiedDataWarning, match="roman_empire.npz"):
+        d = load_heterophilous("roman_empire")
+    assert calls == [TEXAS_URL.replace("texas.npz", "roman_empire.npz")]
+    assert d.name == "heterophilous/roman_empire"
