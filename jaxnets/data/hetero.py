@@ -64,7 +64,8 @@ def load_acm(root: str | os.PathLike[str] | None = None,
       A ``HeteroDataset`` with target type ``"paper"``.
     """
     if train_per_class not in _TRAIN_SIZES:
-        raise ValueError(f"train_per_class must be one of {_TRAIN_SIZES}, got {train_per_class!r}")
+        raise ValueError(f"train_per_class must be one of {_TRAIN_SIZES}, got "
+                         f"{train_per_class!r}")
     k = train_per_class
     names = ["pa.txt", "ps.txt", "p_feat.npz", "a_feat.npz", "labels.npy", "pap.npz", "psp.npz",
              f"train_{k}.npy", f"val_{k}.npy", f"test_{k}.npy"]
