@@ -68,7 +68,8 @@ def check_same_structure(name: str, expected: PyTree, got: PyTree, what: str) ->
         if tuple(e.shape) != tuple(g.shape) or jnp.dtype(e.dtype) != jnp.dtype(g.dtype):
             raise ValueError(
                 f"{name} must return {what} with matching shapes and dtypes; leaf {i}: expected "
-                f"{jnp.dtype(e.dtype).name}{tuple(e.shape)}, got {jnp.dtype(g.dtype).name}{tuple(g.shape)}"
+                f"{jnp.dtype(e.dtype).name}{tuple(e.shape)}, "
+                f"got {jnp.dtype(g.dtype).name}{tuple(g.shape)}"
             )
 
 

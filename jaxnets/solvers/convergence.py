@@ -110,7 +110,9 @@ def make_info(iterations: jax.Array, residual: jax.Array, thresh: jax.Array) -> 
 
 
 def _host_check(mode: str, what: str, limits: str, converged, iterations, residual) -> None:
-    converged, iterations, residual = (np.atleast_1d(np.asarray(a)) for a in (converged, iterations, residual))
+    converged, iterations, residual = (
+        np.atleast_1d(np.asarray(a)) for a in (converged, iterations, residual)
+    )
     if bool(np.all(converged)):
         return
     bad = ~converged

@@ -85,8 +85,10 @@ def fixed_point(
     get no gradient). **Inputs that should get gradients must be passed in `params`.** Arrays
     that `f` closes over are also differentiated correctly (they are hoisted with
     `jax.closure_convert`), but `params` is the interface. x* does not depend on x0 (the fixed point
-    is unique for a contraction), so the cotangent of x0 is zero. Reverse mode only: forward-mode
-    (`jax.jvp`, `jax.jacfwd`) through `fixed_point` is not supported. `info` carries no gradient.
+    is unique for a contraction), so the cotangent of x0 is zero. First-order reverse mode only:
+    forward mode (`jax.jvp`, `jax.jacfwd`) and second derivatives (grad of grad, Hessians) through
+    `fixed_point` are not supported (the backward is itself a while_loop). `info` carries no
+    gradient.
 
     Args:
       f: the map, ``f(params, x) -> x`` with the structure, shapes and dtypes of x0. Should be a
