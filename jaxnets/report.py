@@ -92,6 +92,9 @@ def paper_table(entries: dict[str, dict]) -> str:
     for name in experiments.names():
         module = experiments.get(name)
         lines.append(f"| {module.PAPER.title} | `{name}` | {_status_word(entries.get(name))} |")
+    for name, (paper, issue) in experiments.PLANNED.items():
+        if name not in experiments.names():
+            lines.append(f"| {paper} | `{name}` | not implemented yet (issue {issue}) |")
     return "\n".join(lines)
 
 
