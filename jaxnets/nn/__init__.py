@@ -1,0 +1,19 @@
+"""Flax linen layers, thin, over the pure ops of `jaxnets.graph`.
+
+Graph layers share one calling convention: `layer(graph, x, *, deterministic=True)` where
+`graph` is a `jraph.GraphsTuple` carrying senders/receivers/n_node (and for `GCNConv`,
+optionally, precomputed normalised weights in `graph.edges`, shape [E]) and `x` is the [N, F]
+node feature array, dense or `BCOO`; the result is [N, F'] node features.
+"""
+from jaxnets.graph.normalize import gcn_preprocess
+from jaxnets.nn.dropout import Dropout, dropout, effective_dropout_rate
+from jaxnets.nn.gat import GATConv
+from jaxnets.nn.gcn import GCNConv, SAGEConv
+from jaxnets.nn.gin import GINConv
+from jaxnets.nn.linear import MLP, Linear
+from jaxnets.nn.models import GAT, GCN
+
+__all__ = [
+    "Dropout", "GAT", "GATConv", "GCN", "GCNConv", "GINConv", "Linear", "MLP", "SAGEConv",
+    "dropout", "effective_dropout_rate", "gcn_preprocess",
+]
