@@ -130,17 +130,30 @@ def _initial_loop_state(state: TrainState, early_stopping: EarlyStopping | None)
     )
 
 
+def _stopped(loop: LoopState, early_stopping: EarlyStopping | None) -> jax.Array:
+    """Scalar bool: every member of the run has run out of patience."""
+    if early_stopping is None or early_stopping.patience is None:
+        return jnp.asarray(False)
+    return jnp.all(loop.evals_since_best >= early_stopping.patience)
+
+
 def _build_chunk_fn(
     step_fn: StepFn,
     eval_fn: EvalFn | None,
     early_stopping: EarlyStopping | None,
     population: bool,
 ) -> Callable:
-    """The jitted unit of work: `length` steps under `lax.scan`, then evaluation and best tracking."""
+    """The jitted unit of work: `periods` x (`period` steps under `lax.scan`, then evaluation and
+    best tracking), itself under `lax.scan`, plus an optional shorter `tail` period.
+
+    Once early stopping triggers inside a call, the remaining periods of that call leave the loop
+    state untouched, so a run stops at exactly the evaluation it would stop at with one call per
+    period.
+    """
     step = jax.vmap(step_fn) if population else step_fn
     evaluate = (jax.vmap(eval_fn) if population else eval_fn) if eval_fn is not None else None
 
-    def run_chunk(loop: LoopState, length: int):
+    def train_period(loop: LoopState, length: int):
         def body(train, _):
             return step(train)
 
@@ -163,9 +176,30 @@ def _build_chunk_fn(
                 best_step=jnp.where(improved, train.step, loop.best_step),
                 evals_since_best=jnp.where(improved, 0, loop.evals_since_best + 1),
             )
-        return loop, train_metrics, eval_metrics
+        return loop, (train_metrics, eval_metrics)
 
-    return jax.jit(run_chunk, static_argnums=1)
+    def guarded_period(loop: LoopState, length: int):
+        # A period after early stopping has triggered is computed but discarded (a select, not a
+        # `lax.cond`, so the step function is traced exactly once); this costs at most one
+        # call's worth of steps at the very end of a run.
+        active = ~_stopped(loop, early_stopping)
+        new_loop, outputs = train_period(loop, length)
+        loop = jax.tree.map(lambda n, o: jnp.where(active, n, o), new_loop, loop)
+        return loop, (outputs, active, jnp.max(loop.train.step))
+
+    def run_chunk(loop: LoopState, period: int, periods: int, tail: int):
+        outputs = []
+        if periods:
+            loop, stacked = jax.lax.scan(
+                lambda l, _: guarded_period(l, period), loop, None, length=periods
+            )
+            outputs.append(stacked)
+        if tail:
+            loop, single = guarded_period(loop, tail)
+            outputs.append(jax.tree.map(lambda x: x[None], single))
+        return loop, outputs
+
+    return jax.jit(run_chunk, static_argnums=(1, 2, 3))
 
 
 def _check_finite(train_metrics: dict, loss_key: str, first_step: int, population: bool) -> None:
@@ -184,6 +218,23 @@ def _check_finite(train_metrics: dict, loss_key: str, first_step: int, populatio
         "The last good checkpoint (if a workdir was given) is kept; lower the learning rate or "
         "check the inputs for NaN/inf."
     )
+
+
+def _period_records(
+    outputs: list, first_step: int, loss_key: str, population: bool, t0: float
+) -> list[dict]:
+    """History records of the periods that ran (early-stopped ones are dropped), after checking
+    each period's loss in order."""
+    records = []
+    step = first_step
+    for (train_metrics, eval_metrics), active, steps_done in outputs:
+        for i in np.flatnonzero(np.asarray(active)):
+            train_i = {k: np.asarray(v)[i] for k, v in train_metrics.items()}
+            eval_i = {k: np.asarray(v)[i] for k, v in eval_metrics.items()}
+            _check_finite(train_i, loss_key, step, population)
+            step = int(np.asarray(steps_done)[i])
+            records.append(_history_record(step, train_i, eval_i, time.perf_counter() - t0))
+    return records
 
 
 def _history_record(step: int, train_metrics: dict, eval_metrics: dict, elapsed: float) -> dict:
@@ -208,6 +259,7 @@ def fit(
     num_steps: int,
     eval_fn: EvalFn | None = None,
     eval_every: int | None = None,
+    steps_per_call: int | None = None,
     early_stopping: EarlyStopping | None = None,
     workdir: str | pathlib.Path | None = None,
     checkpoint_every: int | None = None,
@@ -228,12 +280,15 @@ def fit(
       num_steps: total optimizer steps of the run (a resumed run continues up to it).
       eval_fn: pure `state -> metrics` run after every `eval_every` steps (inside the same jitted
         call as the steps).
-      eval_every: steps per jitted chunk and between evaluations (default: min(num_steps, 100)).
+      eval_every: steps between evaluations (default: min(num_steps, 100)).
+      steps_per_call: steps per jitted call, a multiple of `eval_every` (default: about 100);
+        evaluations inside a call run on the device under `lax.scan`, and the host sees the
+        metrics once per call.
       early_stopping: tracks the best evaluation per seed (its state is returned) and stops when
         no seed improved for `patience` evaluations.
       workdir: where `metrics.jsonl` and `checkpoints/` are written; None keeps nothing on disk.
-      checkpoint_every: steps between checkpoints, a multiple of `eval_every` (default: every
-        chunk). A checkpoint is also written at the end of the run.
+      checkpoint_every: steps between checkpoints, a multiple of `steps_per_call` (default:
+        every call). A checkpoint is also written at the end of the run.
       keep_checkpoints: how many recent checkpoints to keep (the best is kept in addition).
       config: JSON-able run config, stored in each checkpoint and checked on resume.
       resume: continue from the newest readable checkpoint in `workdir`. Without it, a workdir that
@@ -241,8 +296,8 @@ def fit(
       progress: show a progress bar (also off when `JAXNETS_PROGRESS=0`).
       description: progress bar label.
       loss_key: the train metric watched by the NaN guard.
-      stop_after_steps: stop (as if interrupted) once this many steps are done in total; for
-        tests and for splitting a long run across jobs.
+      stop_after_steps: stop (as if interrupted) once this many steps are done in total, a
+        multiple of `eval_every`; for tests and for splitting a long run across jobs.
 
     Returns:
       A `FitResult`.
@@ -255,13 +310,23 @@ def fit(
         raise ValueError(f"num_steps must be >= 1, got {num_steps}")
     if early_stopping is not None and eval_fn is None:
         raise ValueError("early_stopping needs an eval_fn to read its metric from")
-    chunk = eval_every or min(num_steps, 100)
-    if chunk < 1:
+    period = eval_every or min(num_steps, 100)
+    if period < 1:
         raise ValueError(f"eval_every must be >= 1, got {eval_every}")
-    checkpoint_every = checkpoint_every or chunk
-    if checkpoint_every % chunk:
+    steps_per_call = steps_per_call or period * max(1, 100 // period)
+    if steps_per_call % period:
         raise ValueError(
-            f"checkpoint_every ({checkpoint_every}) must be a multiple of eval_every ({chunk})"
+            f"steps_per_call ({steps_per_call}) must be a multiple of eval_every ({period})"
+        )
+    checkpoint_every = checkpoint_every or steps_per_call
+    if checkpoint_every % steps_per_call:
+        raise ValueError(
+            f"checkpoint_every ({checkpoint_every}) must be a multiple of steps_per_call "
+            f"({steps_per_call})"
+        )
+    if stop_after_steps is not None and stop_after_steps % period:
+        raise ValueError(
+            f"stop_after_steps ({stop_after_steps}) must be a multiple of eval_every ({period})"
         )
 
     size = population_size(state)
@@ -313,36 +378,33 @@ def fit(
     t0 = time.perf_counter()
     try:
         while step < end:
-            length = min(chunk, end - step)
+            periods, tail = divmod(min(steps_per_call, end - step), period)
             previous = loop
-            loop, train_metrics, eval_metrics = chunk_fn(loop, length)
-            train_metrics, eval_metrics = jax.device_get((train_metrics, eval_metrics))
+            loop, outputs = chunk_fn(loop, period, periods, tail)
             try:
-                _check_finite(train_metrics, loss_key, step, population)
+                records = _period_records(jax.device_get(outputs), step, loss_key, population, t0)
             except NonFiniteLossError:
                 loop = previous
                 raise
-            step += length
-            record = _history_record(step, train_metrics, eval_metrics, time.perf_counter() - t0)
-            history.append(record)
-            if log is not None:
-                log.write(record)
-            bar.update(length)
-            bar.set_postfix(
-                {k: f"{progress_lib.summarize(v):.4g}" for k, v in record.items()
-                 if k not in ("step", "time_s")}, refresh=False
-            )
-            patience_out = (
-                early_stopping is not None
-                and early_stopping.patience is not None
-                and bool(np.all(np.asarray(loop.evals_since_best) >= early_stopping.patience))
-            )
+            done = int(np.max(np.asarray(loop.train.step)))
+            bar.update(done - step)
+            step = done
+            history.extend(records)
+            for record in records:
+                if log is not None:
+                    log.write(record)
+            if records:
+                bar.set_postfix(
+                    {k: f"{progress_lib.summarize(v):.4g}" for k, v in records[-1].items()
+                     if k not in ("step", "time_s")}, refresh=False
+                )
+            patience_out = bool(_stopped(loop, early_stopping))
             if checkpointer is not None and (
                 step % checkpoint_every == 0 or step == end or patience_out
             ):
                 score = (
-                    progress_lib.summarize(eval_metrics[early_stopping.metric])
-                    if early_stopping is not None else None
+                    progress_lib.summarize(records[-1][early_stopping.metric])
+                    if early_stopping is not None and records else None
                 )
                 _save(checkpointer, loop, step, config, score)
                 last_saved = step

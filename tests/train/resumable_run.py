@@ -29,7 +29,7 @@ def main() -> None:
 
     state = init_fn(jax.random.PRNGKey(0))
     result = fit(
-        state, step_fn, num_steps=num_steps, eval_fn=eval_fn, eval_every=5,
+        state, step_fn, num_steps=num_steps, eval_fn=eval_fn, eval_every=5, steps_per_call=10,
         early_stopping=EarlyStopping("val/neg_mse", "max"), workdir=workdir,
         config={"problem": "toy"}, resume="--resume" in sys.argv, progress=False,
     )

@@ -107,7 +107,7 @@ def test_early_stopping_stops_and_keeps_best():
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(NonFiniteLossError, match="at step 12"):
-        _run(tmp_path, num_steps=40, problem={"poison_step": 12})
+        _run(tmp_path, num_steps=40, problem={"poison_step": 12}, steps_per_call=5)
     steps = Checkpointer(tmp_path / "checkpoints").all_steps()
     assert max(steps) == 10
     init_fn, _, _ = toy_problem.make_problem()
@@ -166,17 +166,18 @@ def _corrupt(step_dir: pathlib.Path) -> None:
 
 def test_corrupted_newest_checkpoint_falls_back_to_previous(tmp_path):
     straight = _run(tmp_path / "a", num_steps=40)
-    _run(tmp_path / "b", num_steps=40, stop_after_steps=20, checkpoint_every=5)
+    _run(tmp_path / "b", num_steps=40, stop_after_steps=20, steps_per_call=5, checkpoint_every=5)
     assert Checkpointer(tmp_path / "b" / "checkpoints").all_steps()[-2:] == [15, 20]
     _corrupt(tmp_path / "b" / "checkpoints" / "20")
     with pytest.warns(RuntimeWarning, match="skipping unreadable checkpoint at step 20"):
-        resumed = _run(tmp_path / "b", num_steps=40, resume=True, checkpoint_every=5)
+        resumed = _run(tmp_path / "b", num_steps=40, resume=True, steps_per_call=5,
+                       checkpoint_every=5)
     assert resumed.resumed_from == 15
     _assert_identical(straight.state, resumed.state)
 
 
 def test_all_checkpoints_corrupted_is_an_error_not_a_restart(tmp_path):
-    _run(tmp_path, num_steps=10, checkpoint_every=5)
+    _run(tmp_path, num_steps=10, steps_per_call=5, checkpoint_every=5)
     for step_dir in (tmp_path / "checkpoints").iterdir():
         if step_dir.name.isdigit():
             _corrupt(step_dir)
@@ -222,3 +223,16 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path):
     assert a.files == b.files
     for name in a.files:
         np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_many_periods_per_call_equal_one_call_per_period():
+    """Evaluation and early stopping inside a scanned call change nothing but the speed."""
+    kw = dict(num_steps=2000, problem={"learning_rate": 0.05},
+              early_stopping=EarlyStopping("val/neg_mse", "max", patience=3))
+    one = _run(None, steps_per_call=5, **dict(kw))
+    many = _run(None, steps_per_call=200, **dict(kw))
+    assert one.stop_reason == many.stop_reason == "early_stopping"
+    assert int(one.state.step) == int(many.state.step)
+    assert [r["step"] for r in one.history] == [r["step"] for r in many.history]
+    _assert_identical(one.state, many.state)
+    _assert_identical(one.best_state, many.best_state)
