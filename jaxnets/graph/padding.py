@@ -56,8 +56,8 @@ def padding_budget(graphs: Sequence[jraph.GraphsTuple], batch_size: int = 1, *,
 
     The node (edge, graph) budget is the sum of the `batch_size` largest node (edge, graph)
     counts, plus the one padding node and one padding graph `pad_graph` needs; nodes and edges
-    are then rounded up to the next power of two (`round_to="pow2"`) or multiple of an int, so
-    a handful of shapes, usually one, is ever compiled.
+    are then rounded up to the next power of two (`round_to="pow2"`) or to a multiple of an int.
+    Every batch padded to the budget has one shape, so a jitted step compiles once.
 
     Args:
         graphs: the data set, each element a `GraphsTuple` (itself one graph or a batch).
@@ -134,7 +134,14 @@ def pad_graph(graph: jraph.GraphsTuple, n_node: int, n_edge: int, n_graph: int =
 
 
 def unpad_graph(padded: jraph.GraphsTuple) -> jraph.GraphsTuple:
-    """Removes the padding graph and empty graphs (host side; `jraph.unpad_with_graphs`)."""
+    """Removes the padding graph and the empty graphs (host side, via `jraph.unpad_with_graphs`).
+
+    Args:
+        padded: a concrete `GraphsTuple` padded by `pad_graph` or `jraph.pad_with_graphs`.
+
+    Returns:
+        The real graphs only.
+    """
     return jraph.unpad_with_graphs(padded)
 
 
@@ -172,7 +179,14 @@ def node_mask(padded: jraph.GraphsTuple, num_nodes: int | None = None) -> jax.Ar
 
 
 def edge_mask(padded: jraph.GraphsTuple) -> jax.Array:
-    """Bool [E]: True for real edges (jit-safe)."""
+    """Bool [E]: True for real edges (jit-safe).
+
+    Args:
+        padded: a padded `GraphsTuple`.
+
+    Returns:
+        edge_mask_E.
+    """
     return jnp.repeat(graph_mask(padded), jnp.asarray(padded.n_edge),
                       total_repeat_length=np.shape(padded.senders)[0])
 

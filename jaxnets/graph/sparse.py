@@ -26,7 +26,14 @@ BCOO = jsparse.BCOO
 
 
 def is_sparse(x: Any) -> bool:
-    """True if `x` is a `BCOO` matrix."""
+    """Whether `x` is a `BCOO` matrix (the sparse node-feature format of `jaxnets`).
+
+    Args:
+        x: anything.
+
+    Returns:
+        True for a `jax.experimental.sparse.BCOO`, False otherwise.
+    """
     return isinstance(x, jsparse.BCOO)
 
 
@@ -60,7 +67,15 @@ def to_bcoo(matrix: Any, dtype: Any = jnp.float32) -> jsparse.BCOO:
 
 
 def with_data(x: jsparse.BCOO, data_nnz: jax.Array) -> jsparse.BCOO:
-    """The same sparsity pattern as `x` with new stored values (e.g. after dropout)."""
+    """The same sparsity pattern as `x` with new stored values (e.g. after dropout).
+
+    Args:
+        x: a `BCOO` matrix with nnz stored entries.
+        data_nnz: new values, shape `x.data.shape`.
+
+    Returns:
+        A `BCOO` with `x`'s indices, shape and sortedness flags and values `data_nnz`.
+    """
     if np.shape(data_nnz) != x.data.shape:
         raise GraphError(f"data_nnz has shape {np.shape(data_nnz)} but x stores {x.data.shape}")
     return jsparse.BCOO((data_nnz, x.indices), shape=x.shape, indices_sorted=x.indices_sorted,

@@ -61,13 +61,33 @@ def degree(index_E: Any, num_nodes: int, edge_weight_E: Any = None, *,
 
 def in_degree(receivers_E: Any, num_nodes: int, edge_weight_E: Any = None, *,
               edge_mask_E: Any = None) -> jax.Array:
-    """In-degree `deg_N[i] = sum of w_e over edges arriving at i` (see `degree`)."""
+    """In-degree `deg_N[i] = sum of w_e over edges arriving at i`: D of Kipf & Welling, eq. 2.
+
+    Args:
+        receivers_E: int [E].
+        num_nodes: N.
+        edge_weight_E: optional float [E]; 1 per edge if None.
+        edge_mask_E: optional bool [E]; False edges count zero.
+
+    Returns:
+        deg_N: float [N].
+    """
     return degree(receivers_E, num_nodes, edge_weight_E, edge_mask_E=edge_mask_E)
 
 
 def out_degree(senders_E: Any, num_nodes: int, edge_weight_E: Any = None, *,
                edge_mask_E: Any = None) -> jax.Array:
-    """Out-degree `deg_N[i] = sum of w_e over edges leaving i` (see `degree`)."""
+    """Out-degree `deg_N[i] = sum of w_e over edges leaving i` (column sums of A).
+
+    Args:
+        senders_E: int [E].
+        num_nodes: N.
+        edge_weight_E: optional float [E]; 1 per edge if None.
+        edge_mask_E: optional bool [E]; False edges count zero.
+
+    Returns:
+        deg_N: float [N].
+    """
     return degree(senders_E, num_nodes, edge_weight_E, edge_mask_E=edge_mask_E)
 
 
@@ -101,7 +121,15 @@ def add_self_loops(senders_E: Any, receivers_E: Any, num_nodes: int, edge_weight
 
 
 def is_self_loop(senders_E: Any, receivers_E: Any) -> jax.Array:
-    """Bool [E], True where `senders_E[e] == receivers_E[e]` (jit-safe `remove_self_loops`)."""
+    """Marks loops i -> i; the jit-safe counterpart of `remove_self_loops` (use as a mask).
+
+    Args:
+        senders_E: int [E].
+        receivers_E: int [E].
+
+    Returns:
+        Bool [E], True where `senders_E[e] == receivers_E[e]`.
+    """
     check_edge_index(senders_E, receivers_E)
     return jnp.asarray(senders_E) == jnp.asarray(receivers_E)
 

@@ -51,7 +51,11 @@ class GraphError(ValueError):
 
 
 def graph_checks_enabled() -> bool:
-    """Whether traced index checks are being emitted (True only while `checked` traces)."""
+    """Whether ops emit `checkify` checks for traced indices.
+
+    Returns:
+        True only while a function wrapped by `checked` is being traced.
+    """
     return _CHECKS_ON.get()
 
 

@@ -5,13 +5,14 @@ Graph layers share one calling convention: `layer(graph, x, *, deterministic=Tru
 optionally, precomputed normalised weights in `graph.edges`, shape [E]) and `x` is the [N, F]
 node feature array, dense or `BCOO`; the result is [N, F'] node features.
 """
-from jaxnets.graph.normalize import gcn_preprocess
+from jaxnets.graph.normalize import gcn_preprocess  # the graph op GCNConv reads; re-exported
 from jaxnets.nn.dropout import Dropout, dropout, effective_dropout_rate
 from jaxnets.nn.gat import GATConv
-from jaxnets.nn.gcn import GCNConv, SAGEConv
+from jaxnets.nn.gcn import GCNConv
 from jaxnets.nn.gin import GINConv
 from jaxnets.nn.linear import MLP, Linear
 from jaxnets.nn.models import GAT, GCN
+from jaxnets.nn.sage import SAGEConv
 
 __all__ = [
     "Dropout", "GAT", "GATConv", "GCN", "GCNConv", "GINConv", "Linear", "MLP", "SAGEConv",

@@ -1,6 +1,5 @@
 """Padding to a budget, masks, and that padding never changes real nodes' results."""
 import jax
-import jax.numpy as jnp
 import jraph
 import numpy as np
 import pytest

@@ -39,7 +39,8 @@ def test_shape_mismatches():
         jg.check_graph(_graph([0], [1], [2000, 700], nodes=nodes, n_edge=[1, 0]))
     with pytest.raises(GraphError, match="senders has 2 rows but n_edge sums to 3"):
         jg.check_graph(_graph([0, 1], [1, 0], [3], n_edge=[3]))
-    with pytest.raises(GraphError, match=re.escape("edges has shape (3,) but the graph has 2 edges")):
+    msg = "edges has shape (3,) but the graph has 2 edges"
+    with pytest.raises(GraphError, match=re.escape(msg)):
         jg.check_graph(_graph([0, 1], [1, 0], [3], edges=np.ones(3)))
     with pytest.raises(GraphError, match="senders must have an integer dtype"):
         jg.check_graph((np.array([0.0, 1.0]), np.array([1, 0])), 3)

@@ -2,7 +2,6 @@
 import chex
 import jax
 import jax.numpy as jnp
-import jraph
 import numpy as np
 import pytest
 import scipy.sparse as sp
