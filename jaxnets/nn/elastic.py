@@ -205,11 +205,18 @@ class _WidthDepthSupernet(nn.Module):
         return dict(kernel_init=torch_linear_init(fan_in), bias_init=torch_linear_init(fan_in))
 
     def _run(self, layer: Callable, x: jax.Array, arch: WidthDepthArch | None) -> jax.Array:
-        """`layer(name, features, inits, h, in_mask, out_mask)` builds and applies one layer."""
+        """`layer(name, features, inits, h, in_mask, out_mask)` builds and applies one layer.
+
+        With an arch the head reads layer `depth - 1` zero-padded to `max(hidden)` (its kernel
+        has max(hidden) rows); without one every layer runs and the head reads the last layer
+        (hidden[-1] rows). The two agree for the usual uniform `hidden`; initialise a supernet
+        with non-uniform `hidden` with an arch.
+        """
         name = type(self).__name__
         _check_activations(name, self.activations)
         if not self.hidden:
             raise ValueError(f"{name}.hidden must list at least one hidden width")
+        static_depth = arch is None
         if arch is None:
             arch = full_arch(self.hidden)
         _check_arch(name, arch, len(self.hidden))
@@ -224,7 +231,10 @@ class _WidthDepthSupernet(nn.Module):
             outputs.append(x)
             masks.append(out_mask)
             in_mask, fan_in = out_mask, arch.widths[i]
-        x, in_mask = _select_depth(outputs, masks, arch.depth)
+        if static_depth:
+            x, in_mask = outputs[-1], None
+        else:
+            x, in_mask = _select_depth(outputs, masks, arch.depth)
         head_fan_in = arch.widths[jnp.clip(arch.depth - 1, 0, len(self.hidden) - 1)]
         return layer("head", self.out_features, self._inits(head_fan_in), x, in_mask, None)
 
