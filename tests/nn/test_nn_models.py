@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 import scipy.sparse as sp
 
 import jaxnets.graph as jg
@@ -75,3 +76,21 @@ def test_gcn_learns_a_planted_partition(rng):
         params, opt_state, loss = step(params, opt_state, jax.random.key(i))
     pred = np.argmax(model.apply(params, graph, x), axis=1)
     assert (pred[~train] == labels[~train]).mean() > 0.9
+
+
+def test_a_training_step_under_checked_reports_bad_indices(small_graph):
+    model = jn.GCN(hidden_features=(4,), num_classes=3)
+    graph = jax.tree_util.tree_map(jnp.asarray, small_graph._replace(nodes=None))
+    x = jnp.asarray(small_graph.nodes)
+    params = model.init(jax.random.key(0), graph, x)
+
+    def grads(params, graph, key):
+        return jax.grad(lambda p: jnp.sum(model.apply(p, graph, x, deterministic=False,
+                                                      rngs={"dropout": key}) ** 2))(params)
+
+    step = jg.checked(grads)
+    good = step(params, graph, jax.random.key(1))
+    assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(good))
+    bad = graph._replace(senders=graph.senders.at[7].set(99))
+    with pytest.raises(jg.GraphError, match="senders has index 99 but the graph has 12 nodes"):
+        step(params, bad, jax.random.key(1))
