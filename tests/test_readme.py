@@ -1,0 +1,26 @@
+"""The README's Python example runs as written, and its commands are the ones CI runs."""
+import pathlib
+import re
+
+import numpy as np
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+CI = pathlib.Path(__file__).resolve().parents[1] / ".ci" / "run"
+
+
+def test_readme_python_example_runs(capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert blocks, "README has no python example"
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out
+    best = np.array([float(v) for v in re.findall(r"[0-9.]+", printed)])
+    assert best.size == 3 and (best > 0.6).all()
+
+
+def test_ci_runs_the_readme_install_and_test_commands():
+    quick_start = re.search(r"## Quick start\n\n```bash\n(.*?)```", README.read_text(), re.S)
+    commands = [line.split("#")[0].strip() for line in quick_start.group(1).splitlines()]
+    install, _, test = commands
+    ci = CI.read_text()
+    assert install in ci and re.search(rf"^{re.escape(test)}$", ci, re.M)
