@@ -140,33 +140,35 @@ def _train_benchmark(config, workdir, model, archs, data):
 
     population = jax.jit(jax.vmap(init))(keys, member_archs)
     result = fit(population, step, num_steps=config.train_steps, eval_fn=evaluate,
-                 eval_every=min(config.eval_every, config.train_steps),
-                 workdir=workdir / "benchmark", resume=True, description="GradSign benchmark",
+                 eval_every=min(config.eval_every, config.train_steps), workdir=workdir / "benchmark", resume=True, description="GradSign benchmark",
                  config={k: config_lib.to_dict(config)[k] for k in BENCHMARK_KEYS})
     accuracy = np.asarray(jax.jit(jax.vmap(evaluate))(result.state)["test/accuracy"])
     return accuracy.reshape(n_archs, seeds), result.history
 
 
-def _proxy_scores(config, model, archs, x_train, y_train, seed):
-    """[A, 3] GradSign, grad_norm and SNIP of every arch at one initialisation and batch."""
-    key = jax.random.PRNGKey(10_000 + seed)
-    batch = jax.random.permutation(jax.random.fold_in(key, 2**31), len(y_train))[:config.proxy_batch]
-    xb, yb = x_train[batch], y_train[batch]
-    n_archs = len(archs.depth)
+def _proxy_fn(config, model, x_train, y_train, n_archs: int):
+    """A jitted `(key, archs) -> [A, 3]`: GradSign, grad_norm and SNIP of every arch at the
+    initialisation and on the batch of `proxy_batch` training images drawn from `key`."""
 
-    def scores(args):
-        index, arch = args
-        params = model.init(jax.random.fold_in(key, index), xb[:1], arch)
+    def all_scores(key, archs):
+        batch = jax.random.permutation(jax.random.fold_in(key, 2**31), len(y_train))
+        xb, yb = x_train[batch[:config.proxy_batch]], y_train[batch[:config.proxy_batch]]
 
-        def loss_fn(p, x, y):
-            return _cross_entropy(model.apply(p, x, arch), y)
+        def scores(args):
+            index, arch = args
+            params = model.init(jax.random.fold_in(key, index), xb[:1], arch)
 
-        return jnp.stack([gradsign(loss_fn, params, xb, yb), grad_norm(loss_fn, params, xb, yb),
-                          snip(loss_fn, params, xb, yb)])
+            def loss_fn(p, x, y):
+                return _cross_entropy(model.apply(p, x, arch), y)
 
-    run = jax.jit(lambda a: jax.lax.map(scores, (jnp.arange(n_archs), a),
-                                        batch_size=config.proxy_chunk))
-    return np.asarray(run(archs))
+            return jnp.stack([gradsign(loss_fn, params, xb, yb),
+                              grad_norm(loss_fn, params, xb, yb), snip(loss_fn, params, xb, yb)])
+
+        # Per-sample gradients of every weight are [B, #params] per arch: map over archs in
+        # chunks instead of vmapping all of them at once.
+        return jax.lax.map(scores, (jnp.arange(n_archs), archs), batch_size=config.proxy_chunk)
+
+    return jax.jit(all_scores)
 
 
 def _num_params(archs, in_features: int, classes: int) -> np.ndarray:
@@ -209,7 +211,8 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
                       for k in ("widths", "depth", "activation")}}) + "\n")
     mean_accuracy = accuracy.mean(axis=1)
 
-    scores = np.stack([_proxy_scores(config, model, archs, data[0], data[1], s)
+    proxies = _proxy_fn(config, model, data[0], data[1], config.n_archs)
+    scores = np.stack([np.asarray(proxies(jax.random.PRNGKey(10_000 + s), archs))
                        for s in range(config.proxy_seeds)])  # [seeds, A, 3]
     params = _num_params(archs, data[0].shape[1], 10)
     results: dict = {"num_archs": int(config.n_archs), "accuracy": mean_accuracy.tolist(),

@@ -22,7 +22,7 @@ def test_masked_mlp_equals_sliced_mlp_for_random_archs_in_one_vmap():
     rng = np.random.default_rng(0)
     model = SPACE.mlp(4)
     x = rng.standard_normal((7, 6)).astype(np.float32)
-    params = ref.perturb(model.init(jax.random.PRNGKey(0), x), rng)
+    params = ref.perturb(jax.jit(model.init)(jax.random.PRNGKey(0), x), rng)
     archs = sample_uniform(SPACE, jax.random.PRNGKey(1), 24)
     out = jax.jit(jax.vmap(lambda a: model.apply(params, x, a)))(archs)
     depths = set()
@@ -35,7 +35,7 @@ def test_masked_mlp_equals_sliced_mlp_for_random_archs_in_one_vmap():
     small, small_params = extract_subnet(model, params, index_arch(archs, 5))
     widths, depth, act = _arch_tuple(archs, 5)
     assert small.hidden == tuple(widths[:depth]) and small.activations == (act,)
-    np.testing.assert_allclose(small.apply(small_params, x), out[5], atol=1e-5)
+    np.testing.assert_allclose(jax.jit(small.apply)(small_params, x), out[5], atol=1e-5)
 
 
 def test_masked_gcn_equals_sliced_dense_gcn_and_extraction():
@@ -50,7 +50,7 @@ def test_masked_gcn_equals_sliced_dense_gcn_and_extraction():
                               n_edge=np.array([len(senders)]))
     x = rng.standard_normal((n, 4)).astype(np.float32)
     model = SPACE.gcn(3)
-    params = ref.perturb(model.init(jax.random.PRNGKey(0), graph, x), rng)
+    params = ref.perturb(jax.jit(lambda k: model.init(k, graph, x))(jax.random.PRNGKey(0)), rng)
     archs = sample_uniform(SPACE, jax.random.PRNGKey(2), 8)
     out = jax.jit(jax.vmap(lambda a: model.apply(params, graph, x, a)))(archs)
     operator = ref.gcn_operator(senders, receivers, n)
@@ -59,13 +59,13 @@ def test_masked_gcn_equals_sliced_dense_gcn_and_extraction():
         np.testing.assert_allclose(out[i], ref.mlp(params, widths, depth, act, x, operator),
                                    atol=1e-5)
     small, small_params = extract_subnet(model, params, index_arch(archs, 0))
-    np.testing.assert_allclose(small.apply(small_params, graph, x), out[0], atol=1e-5)
+    np.testing.assert_allclose(jax.jit(lambda p: small.apply(p, graph, x))(small_params), out[0], atol=1e-5)
 
 
 def test_per_arch_init_draws_each_weight_from_its_subnets_fan_in():
     model = ElasticMLP((64, 64), 10, init_per_arch=True)
     arch = WidthDepthArch(jnp.array([4, 64]), jnp.array(2), jnp.array(0))
-    params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 16)), arch)["params"]
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), jnp.zeros((1, 16)), arch)["params"]
     # PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with the subnet's fan-in:
     # 16 inputs to layer 0, 4 active inputs to layer 1, 64 to the head.
     for name, fan_in in [("dense_0", 16), ("dense_1", 4), ("head", 64)]:

@@ -54,7 +54,7 @@ def _supernet(pre_norm):
 def test_twenty_random_subnets_under_one_vmap_equal_their_sliced_networks(rng, pre_norm):
     model = _supernet(pre_norm)
     x = rng.standard_normal((2, T, F_IN)).astype(np.float32)
-    params = ref.perturb(model.init(jax.random.PRNGKey(1), x), rng)
+    params = ref.perturb(jax.jit(model.init)(jax.random.PRNGKey(1), x), rng)
     archs = sample_uniform(SPACE, jax.random.PRNGKey(2), 20)
     # One jitted call for all 20 subnets; the params are shared (in_axes None).
     out = jax.jit(jax.vmap(lambda a: model.apply(params, x, a)))(archs)
@@ -72,7 +72,7 @@ def test_twenty_random_subnets_under_one_vmap_equal_their_sliced_networks(rng, p
 def test_full_arch_equals_no_arch_and_extracted_model_equals_masked_supernet(rng):
     model = _supernet(False)
     x = rng.standard_normal((2, T, F_IN)).astype(np.float32)
-    params = ref.perturb(model.init(jax.random.PRNGKey(3), x), rng)
+    params = ref.perturb(jax.jit(model.init)(jax.random.PRNGKey(3), x), rng)
     archs = sample_uniform(SPACE, jax.random.PRNGKey(4), 3)
     masked = jax.jit(jax.vmap(lambda a: model.apply(params, x, a)))(archs)
     full = jax.jit(lambda: (model.apply(params, x, SPACE.largest()), model.apply(params, x)))()
@@ -83,7 +83,7 @@ def test_full_arch_equals_no_arch_and_extracted_model_equals_masked_supernet(rng
         n_layers = int(np.sum(arch.layers))
         assert len(small.num_heads) == n_layers and small.embed_dim == int(arch.embed)
         assert small_params["params"]["block_0"]["fc1"]["kernel"].shape[1] == small.ffn_hidden[0]
-        np.testing.assert_allclose(small.apply(small_params, x), masked[i], atol=1e-5, rtol=1e-5)
+        np.testing.assert_allclose(jax.jit(small.apply)(small_params, x), masked[i], atol=1e-5, rtol=1e-5)
 
 
 def test_bad_archs_are_reported():

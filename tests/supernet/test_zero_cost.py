@@ -28,7 +28,7 @@ def _tiny_problem(seed=0):
     model = ElasticMLP((5,), 3, activations=("tanh",))
     x = rng.standard_normal((9, 4)).astype(np.float32)
     y = rng.integers(0, 3, 9).astype(np.int32)
-    params = ref.perturb(model.init(jax.random.PRNGKey(seed), x), rng, 0.5)
+    params = ref.perturb(jax.jit(model.init)(jax.random.PRNGKey(seed), x), rng, 0.5)
 
     def loss_fn(p, xb, yb):
         return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, xb), yb).mean()
@@ -48,10 +48,11 @@ def test_gradsign_equals_numpy_per_sample_sign_agreement():
         signs[0] += np.sign(g0)
         signs[1] += np.sign(g1)
     expected = sum(np.abs(s).sum() for s in signs)  # kernels only, no biases
-    score = gradsign(loss_fn, params, jnp.asarray(x), jnp.asarray(y))
+    score = jax.jit(gradsign, static_argnums=0)(loss_fn, params, jnp.asarray(x), jnp.asarray(y))
     assert float(score) == pytest.approx(expected, abs=1e-6)
     assert expected < len(y) * (4 * 5 + 5 * 3)  # samples disagree somewhere: not trivially max
-    mean = gradsign(loss_fn, params, jnp.asarray(x), jnp.asarray(y), reduce="mean")
+    mean = jax.jit(gradsign, static_argnums=0, static_argnames="reduce")(
+        loss_fn, params, jnp.asarray(x), jnp.asarray(y), reduce="mean")
     assert float(mean) == pytest.approx(expected / (4 * 5 + 5 * 3), rel=1e-6)
 
 
@@ -60,8 +61,9 @@ def test_grad_norm_and_snip_equal_numpy():
     g0, g1 = _numpy_grads(*weights, x.astype(np.float64), y)
     norm = np.linalg.norm(g0) + np.linalg.norm(g1)
     sensitivity = np.abs(weights[0] * g0).sum() + np.abs(weights[2] * g1).sum()
-    assert float(grad_norm(loss_fn, params, x, y)) == pytest.approx(norm, rel=1e-5)
-    assert float(snip(loss_fn, params, x, y)) == pytest.approx(sensitivity, rel=1e-5)
+    got = jax.jit(lambda p: (grad_norm(loss_fn, p, x, y), snip(loss_fn, p, x, y)))(params)
+    assert float(got[0]) == pytest.approx(norm, rel=1e-5)
+    assert float(got[1]) == pytest.approx(sensitivity, rel=1e-5)
 
 
 def test_proxies_of_a_masked_subnet_equal_those_of_the_sliced_network():
@@ -69,7 +71,7 @@ def test_proxies_of_a_masked_subnet_equal_those_of_the_sliced_network():
     big = ElasticMLP((6, 6), 3, activations=("relu", "tanh"))
     x = rng.standard_normal((16, 4)).astype(np.float32)
     y = rng.integers(0, 3, 16).astype(np.int32)
-    params = ref.perturb(big.init(jax.random.PRNGKey(0), x), rng, 0.5)
+    params = ref.perturb(jax.jit(big.init)(jax.random.PRNGKey(0), x), rng, 0.5)
     arch = WidthDepthArch(jnp.array([4, 2]), jnp.array(2), jnp.array(1))
     from jaxnets.supernet import extract_subnet
     small, small_params = extract_subnet(big, params, arch)
