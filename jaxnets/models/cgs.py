@@ -247,6 +247,9 @@ class CGSLayer(nn.Module):
         """H*, float (N, heads). (`deterministic` is accepted for the layer convention.)"""
         c = self.config
         raw_ExH, b_NxH = self.encode(graph, x_NxF)
+        if self.is_initializing():
+            # The solve has no parameters: skip it so that `init` compiles only the encoder.
+            return b_NxH
         z_NxH, info = cgs_fixed_point(raw_ExH, b_NxH, graph.senders, graph.receivers,
                                       gamma=c.gamma, solver=c.solver, tol=c.tol,
                                       max_iter=c.max_iter, orientation=c.orientation)
