@@ -104,13 +104,15 @@ def _metrics(model, params, batch, discount) -> dict:
 
 
 def _task(model, config, train_batches, val_batch):
-    """init / step / evaluate for `fit`; the batch of step t is train batch t // regenerate_every."""
+    """init / step / evaluate for `fit`; step t trains on batch t // regenerate_every."""
     train_batches = jax.tree.map(jnp.asarray, train_batches)
     val_batch = jax.tree.map(jnp.asarray, val_batch)
     num_batches = train_batches.n_node.shape[0]
     restart = config.restart_period
     # CosineAnnealingWarmRestarts(T_0=restart), as the released gvi_train.py.
-    schedule = lambda t: config.learning_rate * 0.5 * (1 + jnp.cos(jnp.pi * (t % restart) / restart))
+    def schedule(t):
+        return config.learning_rate * 0.5 * (1 + jnp.cos(jnp.pi * (t % restart) / restart))
+
     tx = optax.adam(schedule)
     example = jax.tree.map(lambda a: a[0], train_batches)
 

@@ -85,8 +85,10 @@ def _losses(model, graph, x, target):
 
 
 def _rel_error(a, b):
-    fa, fb = (np.concatenate([np.ravel(l) for l in jax.tree.leaves(t)]) for t in (a, b))
-    return np.linalg.norm(fa - fb) / np.linalg.norm(fb), fa @ fb / np.linalg.norm(fa) / np.linalg.norm(fb)
+    """(||a - b|| / ||b||, cosine(a, b)) over all leaves of two gradient pytrees."""
+    fa, fb = (np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(t)]) for t in (a, b))
+    cosine = fa @ fb / np.linalg.norm(fa) / np.linalg.norm(fb)
+    return np.linalg.norm(fa - fb) / np.linalg.norm(fb), cosine
 
 
 def test_ift_gradients_match_dense_float64_solve():
@@ -132,7 +134,7 @@ def test_ift_gradients_match_unrolled_at_convergence():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_iteration_count_obeys_the_banach_bound(seed):
     """From z0 = 0 the k-th step is A^k b, ||A^k b||_2 <= sqrt(N H) gamma^k ||b||_inf, so the L2
-    stopping rule is met after at most ceil(log(tol / (sqrt(N H) ||b||_inf)) / log gamma) updates."""
+    stopping rule holds after at most ceil(log(tol / (sqrt(N H) ||b||_inf)) / log gamma) steps."""
     _, graph, x = _graph(20 + seed, num_graphs=4)
     tol = 1e-5
     model = CGS(CGSConfig(**{**SMALL.__dict__, "gamma": 0.3 + 0.3 * seed, "tol": tol}))
