@@ -48,7 +48,21 @@ DESCRIPTION = "MIP vs standard hypernetwork on a weight-decay-conditioned digits
 PAPER_RESULT = ("MIP converges faster and is less sensitive to hyperparameters in every task and "
                 "ablation (convergence curves; no single number)")
 PASS_SPEEDUP = 1.5
-FORMULATIONS = ("standard", "mip")
+CLAIMED = ("standard", "mip")
+
+
+def _builders() -> dict:
+    """Each formulation as a function of (TargetSpec, hidden sizes). The two ablations, opt-in via
+    `config.formulations`, separate MIP's components: "encoding_only" is the standard network
+    with the cos|sin input; "residual_only" is MIP (theta_0, fan-out/block init) on raw gamma."""
+    return {
+        "standard": hyper.standard_hypernetwork,
+        "mip": hyper.mip_hypernetwork,
+        "encoding_only": lambda spec, hidden_sizes: hyper.standard_hypernetwork(
+            spec, hidden_sizes).clone(encoding="cos|sin"),
+        "residual_only": lambda spec, hidden_sizes: hyper.mip_hypernetwork(
+            spec, hidden_sizes).clone(encoding="identity"),
+    }
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -66,12 +80,13 @@ def get_config() -> ml_collections.ConfigDict:
         val_fraction=0.2,
         n_seeds=3,
         seed=0,
+        formulations=("standard", "mip"),  # add "encoding_only", "residual_only" for ablations
     ))
 
 
 def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config_lib.apply_overrides(config, [
-        "num_steps=60", "eval_every=20", "n_seeds=2", "learning_rates=(1e-3, 3e-3)",
+        "num_steps=40", "eval_every=20", "n_seeds=2", "learning_rates=(1e-3, 3e-3)",
         "hidden_sizes=(8, 16)"])
 
 
@@ -90,8 +105,7 @@ def _weight_decay(config: ml_collections.ConfigDict, gamma: jax.Array) -> jax.Ar
 
 def _train_formulation(config, name, spec, target, data, workdir: pathlib.Path) -> dict:
     """Trains one formulation over seeds x learning rates (one population); returns curves."""
-    make = hyper.standard_hypernetwork if name == "standard" else hyper.mip_hypernetwork
-    hypernet = make(spec, hidden_sizes=tuple(config.hidden_sizes))
+    hypernet = _builders()[name](spec, hidden_sizes=tuple(config.hidden_sizes))
     x_train, y_train = jnp.asarray(data["x_train"]), jnp.asarray(data["y_train"])
     x_val, y_val = jnp.asarray(data["x_val"]), jnp.asarray(data["y_val"])
     n_train = int(x_train.shape[0])
@@ -117,8 +131,9 @@ def _train_formulation(config, name, spec, target, data, workdir: pathlib.Path) 
         objective_G = jax.vmap(lambda g: task.loss_at(state.params, g, (x_train, y_train)))(grid_G)
         thetas = hyper.generate_population(hypernet, state.params, grid_G)
         logits_GxNxC = jax.vmap(lambda t: target.apply({"params": t}, x_val))(thetas)
-        correct = jnp.argmax(logits_GxNxC, -1) == y_val.reshape(1, -1)
-        return {"train/objective": jnp.mean(objective_G), "val/accuracy": jnp.mean(correct)}
+        accuracy_G = jnp.mean(jnp.argmax(logits_GxNxC, -1) == y_val.reshape(1, -1), axis=1)
+        return {"train/objective": jnp.mean(objective_G), "val/accuracy": jnp.mean(accuracy_G),
+                "val/accuracy_G": accuracy_G}
 
     def init_member(key, learning_rate):
         state = task.init(key)
@@ -142,6 +157,8 @@ def _train_formulation(config, name, spec, target, data, workdir: pathlib.Path) 
         "steps": [int(r["step"]) for r in result.history],
         "objective": objective.reshape(shape),      # [seeds, lrs, evals]
         "val_accuracy": accuracy.reshape(shape),
+        "final_val_accuracy_G": np.asarray(result.history[-1]["val/accuracy_G"]).reshape(
+            len(seeds), len(lrs), -1),                  # [seeds, lrs, eval gammas]
         "num_hyper_params": int(sum(np.prod(p.shape[1:]) for p in
                                     jax.tree_util.tree_leaves(population.params))),
     }
@@ -154,19 +171,26 @@ def steps_to_reach(steps: list[int], curve: np.ndarray, target: float) -> float:
 
 
 def _compare(steps: list[int], curves: dict[str, np.ndarray]) -> dict:
-    """Per seed and learning rate: the speed-up of MIP to the standard's final loss, and the
-    spread of the final loss across the learning-rate grid."""
-    standard, mip = curves["standard"], curves["mip"]
+    """Per seed and learning rate: the speed-up of MIP (and of any ablation) to the standard's
+    final loss, and the spread of the final loss across the learning-rate grid."""
+    standard = curves["standard"]
     n_seeds, n_lrs, _ = standard.shape
-    speedup = np.zeros((n_seeds, n_lrs))
-    for s in range(n_seeds):
-        for j in range(n_lrs):
-            target = standard[s, j, -1]
-            speedup[s, j] = (steps_to_reach(steps, standard[s, j], target)
-                             / steps_to_reach(steps, mip[s, j], target))
+    speedups = {}
+    for name, curve in curves.items():
+        if name == "standard":
+            continue
+        speedup = np.zeros((n_seeds, n_lrs))
+        for s in range(n_seeds):
+            for j in range(n_lrs):
+                target = standard[s, j, -1]
+                speedup[s, j] = (steps_to_reach(steps, standard[s, j], target)
+                                 / steps_to_reach(steps, curve[s, j], target))
+        speedups[name] = speedup
     return {
-        "speedup": speedup.tolist(),                                  # [seeds, lrs]
-        "speedup_per_seed": np.median(speedup, axis=1).tolist(),     # median over the lr grid
+        "speedup": speedups["mip"].tolist(),                            # [seeds, lrs]
+        "speedup_per_seed": np.median(speedups["mip"], axis=1).tolist(),  # median over lrs
+        "ablation_speedup_per_seed": {k: np.median(v, axis=1).tolist()
+                                      for k, v in speedups.items() if k != "mip"},
         "final_loss": {k: v[:, :, -1].tolist() for k, v in curves.items()},
         "lr_spread": {k: np.std(v[:, :, -1], axis=1).tolist() for k, v in curves.items()},
     }
@@ -177,7 +201,7 @@ def _plot(steps, curves, lrs, path: pathlib.Path) -> None:
 
     fig, axes = plt.subplots(1, len(lrs), figsize=(3.2 * len(lrs), 3.2), sharey=True)
     for ax, j in zip(np.atleast_1d(axes), range(len(lrs))):
-        for name, color in zip(FORMULATIONS, ("tab:red", "tab:blue")):
+        for name, color in zip(curves, ("tab:red", "tab:blue", "tab:green", "tab:orange")):
             values = curves[name][:, j, :]
             ax.plot(steps, values.T, color=color, alpha=0.3, linewidth=0.6)
             ax.plot(steps, values.mean(0), color=color, linewidth=2, label=name)
@@ -194,13 +218,17 @@ def _plot(steps, curves, lrs, path: pathlib.Path) -> None:
 
 def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     workdir = pathlib.Path(workdir)
+    unknown = [f for f in config.formulations if f not in _builders()]
+    if unknown or not set(CLAIMED) <= set(config.formulations):
+        raise ValueError(f"config.formulations must include {CLAIMED} and be among "
+                         f"{sorted(_builders())}, got {tuple(config.formulations)}")
     data = _split(config)
     target = jnn.MLP((config.target_hidden, 10))
     spec = hyper.TargetSpec.from_module(target, jnp.zeros((1, data["x_train"].shape[1])))
     trained = {name: _train_formulation(config, name, spec, target, data, workdir)
-               for name in FORMULATIONS}
+               for name in config.formulations}
     steps = trained["standard"]["steps"]
-    curves = {name: trained[name]["objective"] for name in FORMULATIONS}
+    curves = {name: trained[name]["objective"] for name in config.formulations}
     plot = "curves.png"
     _plot(steps, curves, list(config.learning_rates), workdir / plot)
     results = {
@@ -210,6 +238,8 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
         "hyper_params": {k: v["num_hyper_params"] for k, v in trained.items()},
         "final_val_accuracy": {k: v["val_accuracy"][:, :, -1].tolist()
                                for k, v in trained.items()},
+        "final_val_accuracy_per_gamma": {k: v["final_val_accuracy_G"].tolist()
+                                         for k, v in trained.items()},
         **_compare(steps, curves),
         "steps": steps,
         "curves": {k: v.tolist() for k, v in curves.items()},
