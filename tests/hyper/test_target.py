@@ -81,7 +81,8 @@ def test_mismatched_structures_raise_naming_the_leaf():
     half = jax.tree.map(lambda a: a.astype(jnp.float16), params)
     with pytest.raises(TargetStructureError, match=r"'Linear_0/bias' has dtype float16"):
         spec.ravel(half)
-    with pytest.raises(TargetStructureError, match=r"flat_P must have shape \(67,\)"):  # 4*8+8+8*3+3
+    # 4*8 + 8 + 8*3 + 3 = 67 parameters
+    with pytest.raises(TargetStructureError, match=r"flat_P must have shape \(67,\)"):
         spec.unravel(jnp.zeros((74,)))
 
 
