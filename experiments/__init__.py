@@ -10,6 +10,11 @@ from jaxnets.experiment import check_module
 _MODULES: dict[str, str] = {
     "gcn": "gcn",
     "gat": "gat",
+    "forward_algorithms": "forward_algorithms",
+    "counter_current": "counter_current",
+    "cgs": "cgs",
+    "mip_hypernet": "mip_hypernet",
+    "gradsign": "gradsign",
 }
 
 
