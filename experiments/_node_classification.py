@@ -21,6 +21,7 @@ from jaxnets import data as data_lib
 from jaxnets import graph as graph_lib
 from jaxnets import plots
 from jaxnets import config as config_lib
+from jaxnets.experiment import Claim
 from jaxnets.train import EarlyStopping, fit, init_population
 from jaxnets.train.supervised import node_classification
 
@@ -115,3 +116,17 @@ def _majority_rate(dataset: data_lib.NodeDataset) -> float:
     majority = np.bincount(train_labels[train_labels >= 0]).argmax()
     test_labels = dataset.labels[np.asarray(dataset.test_mask, bool)]
     return float(np.mean(test_labels == majority))
+
+
+def accuracy_claim(results: dict, *, pass_accuracy: float, paper: str) -> Claim:
+    """Passes when the mean test accuracy over seeds (in %) is at least `pass_accuracy`."""
+    accuracies = [100 * a for a in results["test_accuracy"]]
+    mean = sum(accuracies) / len(accuracies)
+    return Claim(
+        passed=mean >= pass_accuracy,
+        text=(f"mean test accuracy on {results['dataset']} over {len(accuracies)} seeds "
+              f">= {pass_accuracy}%: {mean:.1f}%"),
+        paper=paper,
+        ours=plots.mean_std(accuracies),
+        plot=results["plot"],
+    )

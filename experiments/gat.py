@@ -16,7 +16,6 @@ import optax
 from experiments import _node_classification as common
 from jaxnets import config as config_lib
 from jaxnets import nn as jnn
-from jaxnets import plots
 from jaxnets.experiment import Claim, Paper
 from jaxnets.train.supervised import l2_on
 
@@ -65,13 +64,4 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
 
 
 def claim(results: dict) -> Claim:
-    accuracies = [100 * a for a in results["test_accuracy"]]
-    mean = sum(accuracies) / len(accuracies)
-    return Claim(
-        passed=mean >= PASS_ACCURACY,
-        text=(f"mean test accuracy on {results['dataset']} over {len(accuracies)} seeds "
-              f">= {PASS_ACCURACY}%: {mean:.1f}%"),
-        paper=f"{PAPER_ACCURACY} ± 0.7% (Cora)",
-        ours=plots.mean_std(accuracies),
-        plot=results["plot"],
-    )
+    return common.accuracy_claim(results, pass_accuracy=PASS_ACCURACY, paper=f"{PAPER_ACCURACY} ± 0.7% (Cora)")

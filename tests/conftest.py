@@ -9,8 +9,11 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import pathlib  # noqa: E402
+import types  # noqa: E402
 
 import jax  # noqa: E402
+import jraph  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
@@ -28,3 +31,42 @@ def data_root() -> pathlib.Path:
             f"offline data not found at {root}; set JAXNETS_DATA to the shared data folder"
         )
     return root
+
+
+# Random graphs and dense numpy references shared by the graph-op and layer tests.
+
+
+def _random_edges(rng, num_nodes, num_edges, self_loops=False):
+    """Distinct directed edges (no duplicates) on nodes [0, num_nodes), as int32 arrays."""
+    pairs = [(a, b) for a in range(num_nodes) for b in range(num_nodes) if self_loops or a != b]
+    pick = rng.choice(len(pairs), size=num_edges, replace=False)
+    s, r = np.array([pairs[i] for i in pick], dtype=np.int32).T
+    return s, r
+
+
+def _dense_adjacency(senders, receivers, num_nodes, weight=None):
+    """A[i, j] = sum of the weights of edges j -> i (row = receiver), float64."""
+    a = np.zeros((num_nodes, num_nodes))
+    w = np.ones(len(senders)) if weight is None else np.asarray(weight, np.float64)
+    np.add.at(a, (np.asarray(receivers), np.asarray(senders)), w)
+    return a
+
+
+@pytest.fixture
+def ref():
+    """Helpers computed independently of jaxnets, in numpy."""
+    return types.SimpleNamespace(random_edges=_random_edges, dense_adjacency=_dense_adjacency)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def small_graph(rng):
+    """12 nodes, 30 distinct directed edges among nodes 0..10, 5 features; node 11 is isolated."""
+    s, r = _random_edges(rng, 11, 30)
+    x = rng.normal(size=(12, 5)).astype(np.float32)
+    return jraph.GraphsTuple(nodes=x, edges=None, senders=s, receivers=r,
+                             n_node=np.array([12]), n_edge=np.array([30]), globals=None)
