@@ -1,4 +1,4 @@
-"""The README's Python example runs as written, and its commands are the ones CI runs."""
+"""Repository hygiene: the README example runs, CI runs the README commands, tests collect."""
 import pathlib
 import re
 
@@ -24,3 +24,11 @@ def test_ci_runs_the_readme_install_and_test_commands():
     install, _, test = commands
     ci = CI.read_text()
     assert install in ci and re.search(rf"^{re.escape(test)}$", ci, re.M)
+
+
+def test_test_file_basenames_are_unique():
+    """pytest's default import mode cannot collect two test modules with one basename."""
+    tests = pathlib.Path(__file__).resolve().parent
+    names = [p.name for p in tests.rglob("*.py") if p.name != "__init__.py" and p.name != "conftest.py"]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    assert not duplicates, f"rename these test modules: {duplicates}"
