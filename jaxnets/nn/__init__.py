@@ -6,6 +6,11 @@ optionally, precomputed normalised weights in `graph.edges`, shape [E]) and `x` 
 node feature array, dense or `BCOO`; the result is [N, F'] node features.
 """
 from jaxnets.graph.normalize import gcn_preprocess  # the graph op GCNConv reads; re-exported
+from jaxnets.nn.elastic import (
+    ElasticDense, ElasticGCN, ElasticGCNConv, ElasticMLP, WidthDepthArch, full_arch,
+    masked_layer_norm, prefix_mask)
+from jaxnets.nn.elastic_transformer import (
+    ElasticTransformer, ElasticTransformerBlock, TransformerArch, lighthubert_ffn_mask)
 from jaxnets.nn.dropout import Dropout, dropout, effective_dropout_rate
 from jaxnets.nn.gat import GATConv
 from jaxnets.nn.gcn import GCNConv
@@ -15,6 +20,9 @@ from jaxnets.nn.models import GAT, GCN
 from jaxnets.nn.sage import SAGEConv
 
 __all__ = [
+    "ElasticDense", "ElasticGCN", "ElasticGCNConv", "ElasticMLP", "ElasticTransformer",
+    "ElasticTransformerBlock", "TransformerArch", "WidthDepthArch", "full_arch",
+    "lighthubert_ffn_mask", "masked_layer_norm", "prefix_mask",
     "Dropout", "GAT", "GATConv", "GCN", "GCNConv", "GINConv", "Linear", "MLP", "SAGEConv",
     "dropout", "effective_dropout_rate", "gcn_preprocess",
 ]
