@@ -11,6 +11,14 @@ paper's layer mapping, alpha = 1, Adam 1e-3, batch 256, 150 epochs, the final mo
 (no selection on the test set); 3 seeds under vmap (each seed has its own guide).
 Claims (means over seeds): guided by a trained guide >= unguided + 5 points; the untrained
 guide's gain >= half the trained guide's gain.
+
+Finding (default config, 3 seeds): the claim FAILS. Unguided 78.6 +- 9.2 %; guided by either guide
+10.1 % (chance). The plain target's centred signal shrinks ~10x every 3 layers at this init (std
+0.15 at layer 1, ~1e-7 at the logits). Linear CKA is scale-invariant, so the alignment term is
+driven down (sum of 1 - CKA 11.9 -> 0.7 in 300 steps) by matching the *directions* of vanishing
+representations, and its gradient (growing like 1/scale) keeps the target in that regime: CE stays
+at log 10. Without guidance the CE gradient alone grows the signal. The reference's deep FCN target
+has BatchNorm, which fixes the scale; the notes' BN-free target does not.
 """
 from __future__ import annotations
 
