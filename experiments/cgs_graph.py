@@ -1,12 +1,15 @@
-"""CGS on graph classification: s-t connectivity, CGS (sum readout) vs a plain MPNN.
+"""CGS on graph classification: component size, CGS (sum readout) vs a plain MPNN.
 
 Park, Choo & Park, "Convergent Graph Solvers" (ICLR 2022), Sec. 5 (graph classification): CGS
 with a sum readout is reported competitive with message-passing baselines on the TU benchmarks.
 No TU data set is available offline here, so we use a synthetic graph-property task where
-long-range propagation matters (`jaxnets.models.cgs_tasks.st_connectivity_graph`): each graph is
-two disjoint elongated random trees (tree sizes in [12, 24)) with two marked nodes; the label is
-whether the marked nodes lie in the same tree. Classes are balanced and locally alike; about a
-quarter of the connected pairs are more than 6 hops apart, out of reach of a 3-layer MPNN.
+long-range propagation matters (`jaxnets.models.cgs_tasks.component_size_graph`): each graph is
+two disjoint elongated random trees (sizes in [6, 24), diameters up to ~15) with one marked node;
+the label is whether the marked node's tree has >= 15 nodes (balanced). The size of a component is
+not visible from a few-hop neighbourhood; the total node count is a partial cue, so we also report
+the best rule that sees only the node count (majority label per count, fitted on the training
+graphs). (A first design, "are two marked nodes in the same tree", has label-independent
+single-node marginals; neither model left chance level in 800 steps, so it gives no comparison.)
 
 Models (the paper's TU configuration at CPU scale; notes
 `shared/research/papers-solvers-fed-net.md` Sec. 1 "Defaults"): CGS with IFT gradients
@@ -43,20 +46,20 @@ from jaxnets.models import cgs_tasks as tasks
 from jaxnets.train import EarlyStopping, TrainState, batch_indices, fit, init_population
 
 PAPER = Paper(title="Convergent Graph Solvers", authors="Park, Choo & Park", venue="ICLR 2022")
-DESCRIPTION = ("CGS (sum readout, IFT) vs plain MPNN on synthetic s-t connectivity graph "
+DESCRIPTION = ("CGS (sum readout, IFT) vs plain MPNN on synthetic component-size graph "
                "classification (3 seeds)")
 PAPER_NUMBERS = ("TU graph classification: CGS competitive with GNN baselines "
                  "(paper's accuracies n/r, table not retrieved)")
 VARIANTS = ("cgs", "mpnn")
 MARGIN = 2.0  # accuracy points CGS may trail the MPNN by and still count as competitive
-FAR_HOPS = 6  # 2 x 3 MPNN layers: beyond this no MPNN node sees both marked nodes
+ABOVE_MAJORITY = 5.0  # CGS must also beat the majority class by this much: no vacuous pass
 ACTIVATIONS = {"silu": nn.silu, "leaky_relu": nn.leaky_relu, "relu": nn.relu}
 
 
 def get_config() -> ml_collections.ConfigDict:
     return config_lib.locked(dict(
         seed=0, n_seeds=3, data_seed=0,
-        nodes_min=12, nodes_max=24, reach=2,            # each tree's size, half-open
+        nodes_min=6, nodes_max=24, threshold=15, reach=2,   # tree sizes, half-open
         train_graphs=2048, val_graphs=256, test_graphs=512,
         batch_size=64, eval_batch=128, num_steps=600, eval_every=50,
         heads=16, hidden=32, encoder_layers=2, mlp_hidden=64, gamma=0.5,
@@ -67,7 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config_lib.apply_overrides(config, [
-        "n_seeds=2", "nodes_min=4", "nodes_max=8", "train_graphs=64", "val_graphs=32",
+        "n_seeds=2", "nodes_min=3", "nodes_max=8", "threshold=5", "train_graphs=64", "val_graphs=32",
         "test_graphs=32", "batch_size=16", "eval_batch=16", "num_steps=8", "eval_every=4",
         "heads=4", "hidden=8", "mlp_hidden=8",
     ])
@@ -98,17 +101,14 @@ def _logits(model, params, batch):
 
 
 def _metrics(model, params, batch) -> dict:
-    """Cross-entropy and accuracy (%) over the real graphs; accuracy also on the connected pairs
-    farther apart than `far` hops (the long-range cases), as hit and count sums."""
+    """Mean cross-entropy over the real graphs, and correct / real graph counts."""
     logits, _ = _logits(model, params, batch)
-    labels, distance = batch.globals["label"], batch.globals["distance"]
+    labels = batch.globals["label"]
     mask = graph_lib.graph_mask(batch)
     hit = (jnp.argmax(logits, -1) == labels) & mask
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     return {"loss": jnp.sum(jnp.where(mask, ce, 0.0)) / jnp.sum(mask),
-            "hits": jnp.sum(hit), "count": jnp.sum(mask),
-            "far_hits": jnp.sum(hit & (distance > FAR_HOPS)),
-            "far_count": jnp.sum(mask & (distance > FAR_HOPS))}
+            "hits": jnp.sum(hit), "count": jnp.sum(mask)}
 
 
 
@@ -147,20 +147,34 @@ def _task(model, config, train, val):
 
 
 def _test(model, params_S, batches) -> dict:
-    """Per-seed test accuracy (%), overall and on the far connected pairs."""
+    """Per-seed test accuracy (%)."""
     fn = jax.jit(jax.vmap(lambda p: jax.lax.map(lambda b: _metrics(model, p, b), batches)))
     sums = jax.device_get(fn(params_S))
-    return {"accuracy": (100 * sums["hits"].sum(1) / sums["count"].sum(1)).tolist(),
-            "far_accuracy": (100 * sums["far_hits"].sum(1)
-                             / np.maximum(sums["far_count"].sum(1), 1)).tolist(),
-            "far_pairs": int(sums["far_count"][0].sum())}
+    return {"accuracy": (100 * sums["hits"].sum(1) / sums["count"].sum(1)).tolist()}
+
+
+def node_count_rule_accuracy(train_graphs: list, test_graphs: list) -> float:
+    """Test accuracy (%) of the majority label per total node count, fitted on `train_graphs`
+    (unseen counts: the overall majority): what the node count alone explains."""
+    def counts_labels(graphs):
+        return (np.array([int(g.n_node[0]) for g in graphs]),
+                np.array([int(g.globals["label"][0]) for g in graphs]))
+
+    n_train, y_train = counts_labels(train_graphs)
+    n_test, y_test = counts_labels(test_graphs)
+    size = max(n_train.max(), n_test.max()) + 1
+    positives = np.bincount(n_train, y_train, minlength=size)
+    totals = np.bincount(n_train, minlength=size)
+    rule = np.where(totals > 0, 2 * positives > totals, 2 * y_train.sum() > y_train.size)
+    return float(100 * np.mean(rule[n_test] == y_test))
 
 
 def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     workdir = pathlib.Path(workdir)
     nodes = (config.nodes_min, config.nodes_max)
     seed = config.data_seed * 3  # three independent graph streams per data seed
-    splits = {name: tasks.st_connectivity_graphs(seed + i, n, nodes, reach=config.reach)
+    splits = {name: tasks.component_size_graphs(seed + i, n, nodes, config.threshold,
+                                                reach=config.reach)
               for i, (name, n) in enumerate((("train", config.train_graphs),
                                              ("val", config.val_graphs),
                                              ("test", config.test_graphs)))}
@@ -174,7 +188,8 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     seeds = list(range(config.seed, config.seed + config.n_seeds))
     labels = np.array([g.globals["label"][0] for g in splits["test"]])
     results: dict = {"seeds": seeds, "test_positive_rate": float(100 * labels.mean()),
-                     "far_hops": FAR_HOPS}
+                     "node_count_rule_accuracy": node_count_rule_accuracy(splits["train"],
+                                                                          splits["test"])}
     histories = {}
     for name, model in _models(config).items():
         init, step, evaluate = _task(model, config, train, val)
@@ -199,7 +214,7 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
                **{f"{n}: val accuracy": histories[n][i]["val/accuracy"] for n in VARIANTS}}
               for i in range(len(histories["cgs"]))]
     plots.plot_curves(merged, [f"{n}: val accuracy" for n in VARIANTS], workdir / plot,
-                      title="CGS vs MPNN on s-t connectivity (validation)")
+                      title="CGS vs MPNN on component size (validation)")
     results["plot"] = plot
     (workdir / "summary.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
@@ -207,15 +222,15 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
 
 def claim(results: dict) -> Claim:
     cgs, mpnn = (float(np.mean(results[n]["test"]["accuracy"])) for n in VARIANTS)
-    far = {n: float(np.mean(results[n]["test"]["far_accuracy"])) for n in VARIANTS}
+    positive = results["test_positive_rate"]
+    majority = max(positive, 100 - positive)
     text = (f"CGS test accuracy {cgs:.1f} >= MPNN {mpnn:.1f} - {MARGIN:g} (mean over "
-            f"{len(results['seeds'])} seeds; positives {results['test_positive_rate']:.1f}%); "
-            f"on connected pairs > {results['far_hops']} hops apart "
-            f"({results['cgs']['test']['far_pairs']} test graphs) CGS {far['cgs']:.1f} vs MPNN "
-            f"{far['mpnn']:.1f}")
+            f"{len(results['seeds'])} seeds) and CGS >= majority class {majority:.1f} + "
+            f"{ABOVE_MAJORITY:g}; node-count-only rule "
+            f"{results['node_count_rule_accuracy']:.1f}")
     ours = "; ".join(
         f"{n}: acc {plots.mean_std(results[n]['test']['accuracy'])} "
-        f"(per seed {', '.join(f'{a:.1f}' for a in results[n]['test']['accuracy'])}), "
-        f"far acc {plots.mean_std(results[n]['test']['far_accuracy'])}" for n in VARIANTS)
-    return Claim(passed=cgs >= mpnn - MARGIN, text=text, paper=PAPER_NUMBERS, ours=ours,
-                 plot=results["plot"])
+        f"(per seed {', '.join(f'{a:.1f}' for a in results[n]['test']['accuracy'])})"
+        for n in VARIANTS)
+    return Claim(passed=cgs >= mpnn - MARGIN and cgs >= majority + ABOVE_MAJORITY, text=text,
+                 paper=PAPER_NUMBERS, ours=ours, plot=results["plot"])

@@ -30,8 +30,8 @@ from jaxnets import graph as graph_lib
 
 __all__ = [
     "gvi_graph", "gvi_graphs", "value_iteration", "greedy_edges", "policy_accuracy",
-    "value_mape", "batch_and_pad", "node_graph_ids", "st_connectivity_graph",
-    "st_connectivity_graphs",
+    "value_mape", "batch_and_pad", "node_graph_ids", "component_size_graph",
+    "component_size_graphs",
 ]
 
 
@@ -204,96 +204,70 @@ def value_mape(pred_values_N: jax.Array, graph: jraph.GraphsTuple) -> jax.Array:
 
 
 # ------------------------------------------------------------------------------------------------
-# A synthetic graph-classification task for CGS (no TU data set is available offline):
-# s-t connectivity. Are the two marked nodes in the same connected component?
+# A synthetic graph-classification task for CGS (no TU data set is available offline): is the
+# connected component of a marked node large? Counting a component needs propagation across it.
 
 
 def _elongated_tree(rng: np.random.Generator, num_nodes: int, reach: int) -> np.ndarray:
     """Edges (n - 1, 2) of a random tree in which node i > 0 hangs from one of the `reach` nodes
     before it (i - U{1..min(reach, i)}): a path-like "caterpillar" whose diameter grows linearly
-    with n (about 2n / (reach + 1)), so the two marked nodes are often far apart."""
+    with n (about 2n / (reach + 1)), so a component is not visible from any one node's few-hop
+    neighbourhood."""
     child = np.arange(1, num_nodes)
     parent = child - rng.integers(1, np.minimum(reach, child) + 1)
     return np.stack([parent, child], axis=1)
 
 
-def st_connectivity_graph(rng: np.random.Generator, sizes: tuple[int, int], *, reach: int = 2,
-                          connected: bool | None = None) -> jraph.GraphsTuple:
-    """One s-t connectivity graph: two disjoint elongated random trees and two marked nodes.
+def component_size_graph(rng: np.random.Generator, sizes: tuple[int, int], threshold: int, *,
+                         reach: int = 2) -> jraph.GraphsTuple:
+    """One graph of two disjoint elongated random trees and one marked node s (uniform over all
+    nodes); label 1 when the connected component of s has at least `threshold` nodes.
 
-    The label is 1 when the marked nodes s and t lie in the same tree (the same connected
-    component), else 0; drawn with probability 1/2 unless `connected` fixes it. Both classes have
-    the same node and edge counts and the same kind of local structure, so the label depends only
-    on whether a path joins s and t, a global property: a k-layer MPNN sees it only when
-    dist(s, t) <= 2k (a node within k hops of both).
+    The label is a global property of s's component (its size), not of s's few-hop
+    neighbourhood; the total node count is only partly informative (the other tree counts too).
 
     Args:
       rng: NumPy generator.
       sizes: nodes of the two trees, each >= 2.
+      threshold: component size from which the label is 1.
       reach: each new tree node attaches to one of the `reach` previous nodes (>= 1; 1 = paths).
-      connected: force the label (None = random).
 
     Returns:
       GraphsTuple (undirected: both directions of each tree edge, random node numbering) with
-      nodes {"x": float32 (N, 3) = [1, is_s, is_t]}, edges float32 ones (E, 1), globals
-      {"label": int32 (1,), "distance": int32 (1,) = hops from s to t, -1 if unconnected}.
+      nodes {"x": float32 (N, 2) = [1, is_s]}, edges float32 ones (E, 1), globals
+      {"label": int32 (1,), "size": int32 (1,), the size of s's component}.
     """
     n1, n2 = (int(n) for n in sizes)
     if min(n1, n2) < 2 or reach < 1:
         raise ValueError(f"sizes must be >= 2 and reach >= 1, got sizes={sizes}, reach={reach}")
-    label = bool(rng.integers(2)) if connected is None else bool(connected)
     num_nodes = n1 + n2
     tree_edges = np.concatenate([_elongated_tree(rng, n1, reach),
                                  n1 + _elongated_tree(rng, n2, reach)])
-    if label:  # both in one tree (each tree with probability 1/2)
-        lo, n = (0, n1) if rng.integers(2) == 0 else (n1, n2)
-        s, t = lo + rng.choice(n, size=2, replace=False)
-    else:
-        s, t = rng.integers(n1), n1 + rng.integers(n2)
-        if rng.integers(2):
-            s, t = t, s
-    distance = _hops(tree_edges, num_nodes, s, t)
+    s = int(rng.integers(num_nodes))
+    size = n1 if s < n1 else n2
     relabel = rng.permutation(num_nodes)  # node i becomes relabel[i]: no id leaks the tree
-    tree_edges, s, t = relabel[tree_edges], relabel[s], relabel[t]
+    tree_edges, s = relabel[tree_edges], relabel[s]
     senders = np.concatenate([tree_edges[:, 0], tree_edges[:, 1]]).astype(np.int32)
     receivers = np.concatenate([tree_edges[:, 1], tree_edges[:, 0]]).astype(np.int32)
-    x = np.zeros((num_nodes, 3), np.float32)
-    x[:, 0], x[s, 1], x[t, 2] = 1.0, 1.0, 1.0
+    x = np.zeros((num_nodes, 2), np.float32)
+    x[:, 0], x[s, 1] = 1.0, 1.0
     return jraph.GraphsTuple(
         nodes={"x": x}, edges=np.ones((senders.size, 1), np.float32),
         senders=senders, receivers=receivers,
         n_node=np.array([num_nodes], np.int32), n_edge=np.array([senders.size], np.int32),
-        globals={"label": np.array([int(label)], np.int32),
-                 "distance": np.array([distance], np.int32)},
+        globals={"label": np.array([int(size >= threshold)], np.int32),
+                 "size": np.array([size], np.int32)},
     )
 
 
-def _hops(edges_Ex2: np.ndarray, num_nodes: int, source: int, target: int) -> int:
-    """Breadth-first hop distance from source to target on undirected edges, -1 if unreachable."""
-    adjacency = [[] for _ in range(num_nodes)]
-    for a, b in edges_Ex2.tolist():
-        adjacency[a].append(b)
-        adjacency[b].append(a)
-    depth = {int(source): 0}
-    frontier = [int(source)]
-    while frontier:
-        nxt = []
-        for u in frontier:
-            for v in adjacency[u]:
-                if v not in depth:
-                    depth[v] = depth[u] + 1
-                    nxt.append(v)
-        frontier = nxt
-    return depth.get(int(target), -1)
-
-
-def st_connectivity_graphs(seed: int, num_graphs: int, nodes_range: tuple[int, int], *,
-                           reach: int = 2) -> list[jraph.GraphsTuple]:
-    """`num_graphs` graphs of `st_connectivity_graph`, each tree's size ~ U[nodes_range)
-    (half-open); labels balanced in expectation; the same `seed` gives the same graphs."""
+def component_size_graphs(seed: int, num_graphs: int, nodes_range: tuple[int, int],
+                          threshold: int, *, reach: int = 2) -> list[jraph.GraphsTuple]:
+    """`num_graphs` graphs of `component_size_graph`, each tree's size ~ U[nodes_range)
+    (half-open; labels balanced when threshold = the range's midpoint); the same `seed` gives
+    the same graphs."""
     if not 2 <= nodes_range[0] < nodes_range[1]:
         raise ValueError(f"nodes_range must be a half-open [low, high) with 2 <= low < high, "
                          f"got {nodes_range}")
     rng = np.random.default_rng(seed)
     sizes = rng.integers(*nodes_range, size=(num_graphs, 2))
-    return [st_connectivity_graph(rng, tuple(s), reach=reach) for s in sizes]
+    return [component_size_graph(rng, tuple(s), threshold, reach=reach) for s in sizes]

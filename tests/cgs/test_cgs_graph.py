@@ -17,17 +17,16 @@ def _nx_graph(g) -> nx.MultiGraph:
     return graph
 
 
-@pytest.mark.parametrize("seed,low,high,reach", [(0, 2, 6, 1), (1, 5, 12, 2), (2, 12, 24, 3)])
-def test_st_connectivity_labels_and_distances_match_networkx(seed, low, high, reach):
-    graphs = tasks.st_connectivity_graphs(seed, 40, (low, high), reach=reach)
+@pytest.mark.parametrize("seed,low,high,threshold,reach",
+                         [(0, 2, 6, 4, 1), (1, 5, 12, 8, 2), (2, 6, 24, 15, 3)])
+def test_component_size_labels_match_networkx(seed, low, high, threshold, reach):
+    graphs = tasks.component_size_graphs(seed, 40, (low, high), threshold, reach=reach)
     labels = []
     for g in graphs:
         n = int(g.n_node[0])
         x = g.nodes["x"]
-        assert x.shape == (n, 3) and np.all(x[:, 0] == 1)
-        assert x[:, 1].sum() == 1 and x[:, 2].sum() == 1
-        s, t = int(np.argmax(x[:, 1])), int(np.argmax(x[:, 2]))
-        assert s != t
+        assert x.shape == (n, 2) and np.all(x[:, 0] == 1) and x[:, 1].sum() == 1
+        s = int(np.argmax(x[:, 1]))
         # Undirected: every edge appears once in each direction; no self-loops.
         pairs = sorted(zip(g.senders.tolist(), g.receivers.tolist()))
         assert pairs == sorted(zip(g.receivers.tolist(), g.senders.tolist()))
@@ -39,44 +38,51 @@ def test_st_connectivity_labels_and_distances_match_networkx(seed, low, high, re
         components = list(nx.connected_components(simple))
         assert len(components) == 2 and nx.is_forest(simple)
         assert all(low <= len(c) < high for c in components)
-        connected = nx.has_path(simple, s, t)
-        assert g.globals["label"].tolist() == [int(connected)]
-        expected = nx.shortest_path_length(simple, s, t) if connected else -1
-        assert g.globals["distance"].tolist() == [expected]
-        labels.append(connected)
+        size = len(nx.node_connected_component(simple, s))
+        assert g.globals["size"].tolist() == [size]
+        assert g.globals["label"].tolist() == [int(size >= threshold)]
+        labels.append(size >= threshold)
     assert 0 < np.mean(labels) < 1
 
 
-def test_elongated_trees_have_long_paths_and_reach_one_gives_paths():
-    paths = tasks.st_connectivity_graphs(3, 10, (6, 10), reach=1)
-    for g in paths:
+def test_elongated_trees_are_long_and_reach_one_gives_paths():
+    for g in tasks.component_size_graphs(3, 10, (6, 10), 8, reach=1):
         simple = nx.Graph(_nx_graph(g))
         assert max(d for _, d in simple.degree()) <= 2  # reach 1: every tree is a path
-    graphs = tasks.st_connectivity_graphs(4, 300, (12, 24), reach=2)
-    far = [g.globals["distance"][0] > 6 for g in graphs if g.globals["label"][0] == 1]
-    assert np.mean(far) > 0.15  # many connected pairs beyond a 3-layer MPNN's reach
+    diameters = [max(nx.diameter(simple.subgraph(c)) for c in nx.connected_components(simple))
+                 for simple in (nx.Graph(_nx_graph(g))
+                                for g in tasks.component_size_graphs(4, 50, (20, 24), 15))]
+    assert np.mean(diameters) > 8  # far beyond a 3-layer MPNN's view of the marked node
 
 
-def test_st_connectivity_reproducible_forced_label_and_bad_input():
-    a = tasks.st_connectivity_graphs(5, 6, (4, 9))
-    b = tasks.st_connectivity_graphs(5, 6, (4, 9))
+def test_component_size_reproducible_and_bad_input():
+    a = tasks.component_size_graphs(5, 6, (4, 9), 6)
+    b = tasks.component_size_graphs(5, 6, (4, 9), 6)
     for ga, gb in zip(a, b):
         np.testing.assert_array_equal(ga.senders, gb.senders)
         np.testing.assert_array_equal(ga.nodes["x"], gb.nodes["x"])
     rng = np.random.default_rng(0)
-    for want in (True, False):
-        g = tasks.st_connectivity_graph(rng, (5, 7), connected=want)
-        assert g.globals["label"].tolist() == [int(want)]
     with pytest.raises(ValueError, match="sizes"):
-        tasks.st_connectivity_graph(rng, (1, 5))
+        tasks.component_size_graph(rng, (1, 5), 3)
     with pytest.raises(ValueError, match="reach"):
-        tasks.st_connectivity_graph(rng, (3, 5), reach=0)
+        tasks.component_size_graph(rng, (3, 5), 3, reach=0)
     with pytest.raises(ValueError, match="nodes_range"):
-        tasks.st_connectivity_graphs(0, 3, (5, 5))
+        tasks.component_size_graphs(0, 3, (5, 5), 5)
+
+
+def test_node_count_rule_is_the_majority_label_per_count():
+    def graph(n, label):
+        g = tasks.component_size_graph(np.random.default_rng(n), (2, n - 2), 1)
+        return g._replace(globals={"label": np.array([label], np.int32)})
+
+    train = [graph(6, 1), graph(6, 1), graph(6, 0), graph(7, 0), graph(7, 0), graph(7, 1)]
+    test = [graph(6, 1), graph(6, 0), graph(7, 0), graph(9, 1)]  # 9 unseen: overall majority 1/0
+    # Per count: 6 -> 1, 7 -> 0; overall 3 of 6 positives is no majority -> 0.
+    assert cgs_graph.node_count_rule_accuracy(train, test) == 50.0
 
 
 def test_padded_batches_keep_labels_and_mask_padding():
-    graphs = tasks.st_connectivity_graphs(6, 12, (4, 8))
+    graphs = tasks.component_size_graphs(6, 12, (4, 8), 6)
     batches = tasks.batch_and_pad(graphs, 4)
     assert batches.n_node.shape[0] == 3
     labels = np.array([g.globals["label"][0] for g in graphs]).reshape(3, 4)
