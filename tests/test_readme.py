@@ -32,3 +32,11 @@ def test_test_file_basenames_are_unique():
     names = [p.name for p in tests.rglob("*.py") if p.name != "__init__.py" and p.name != "conftest.py"]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     assert not duplicates, f"rename these test modules: {duplicates}"
+
+
+def test_no_test_folder_shadows_a_top_level_package():
+    """pytest puts tests/ on sys.path, so tests/experiments/ would shadow the experiments package."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    packages = {p.parent.name for p in root.glob("*/__init__.py")}
+    shadowing = sorted(p.name for p in (root / "tests").iterdir() if p.is_dir() and p.name in packages)
+    assert not shadowing, f"rename these test folders: {shadowing}"
