@@ -63,7 +63,8 @@ def get_config() -> ml_collections.ConfigDict:
         split_seed=0,            # the one random 64/16/20 split
         hidden=(128, 128),
         learning_rate=1e-3,
-        epochs_per_layer=200,
+        epochs_per_layer=200,    # SF (and 2x this for top-down SF)
+        ff_epochs_per_layer=200,
         bp_epochs=400,
         bp_dropout=0.5,
         ff_theta=2.0,
@@ -78,7 +79,8 @@ def get_config() -> ml_collections.ConfigDict:
 
 def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config_lib.apply_overrides(config, [
-        "dataset=csbm", "hidden=(16, 16)", "epochs_per_layer=20", "bp_epochs=40",
+        "dataset=csbm", "hidden=(16, 16)", "epochs_per_layer=20", "ff_epochs_per_layer=20",
+        "bp_epochs=40",
         "num_negatives=1", "eval_every=10", "n_seeds=2",
     ])
 
@@ -175,19 +177,21 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
         results["sf_topdown"], histories["sf_topdown"] = best["test/accuracy"], out.history
 
     # --- FF+LA ------------------------------------------------------------------------------
-    ff_stack = fg.forward_gnn_stack(hidden, fg.ff_la_loss(n, config.ff_theta))
-    ff_batches = fg.ff_la_batches(x, graph, labels, train, c, config.num_negatives)
+    ff_stack = fg.ff_la_stack(hidden, n, config.ff_theta)
+    x_sparse = graph_lib.to_bcoo(np.asarray(x))     # bag-of-words: x W_x as a sparse product
+    ff_batches = fg.ff_la_batches(x_sparse, graph, labels, train, c, config.num_negatives)
 
     def ff_init(key):
-        params, frozen = ff_stack.init(key, {"x": fg.append_labels(x, labels, masks["train"], c),
-                                             "context": (graph,)})
+        first = fg.ff_la_input(x_sparse, fg.label_part(labels, masks["train"], c))
+        params, frozen = ff_stack.init(key, {"x": first, "context": (graph,)})
         return TrainState.create(params, tx, key, frozen)
 
     ff_eval = lambda s: metrics(fg.ff_la_scores(  # noqa: E731
-        ff_stack, s.params, s.model_state, x, graph, labels, masks["train"], c))
+        ff_stack, s.params, s.model_state, x_sparse, graph, labels, masks["train"], c))
     step = local.local_step(ff_stack.losses, tx, batch_fn=ff_batches, schedule="sequential",
-                            steps_per_layer=config.epochs_per_layer)
-    out, best = _population(config, workdir, "ff_la", ff_init, step, ff_eval, steps_sequential)
+                            steps_per_layer=config.ff_epochs_per_layer)
+    out, best = _population(config, workdir, "ff_la", ff_init, step, ff_eval,
+                            config.ff_epochs_per_layer * num_layers)
     results["ff_la"], histories["ff_la"] = best["test/accuracy"], out.history
 
     results["plot"] = "curves.png"

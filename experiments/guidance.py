@@ -111,7 +111,8 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
         return TrainState.create(params, adam, key)
 
     bp_logits = lambda p, x: guide_apply(p, x)[0]  # noqa: E731
-    guide_eval = lambda s: {"test/accuracy": local.accuracy(bp_logits(s.params, x_te), y_te)}  # noqa
+    def guide_eval(s):
+        return {"test/accuracy": local.accuracy(bp_logits(s.params, x_te), y_te)}
     pre = train("guide_bp", guide_init, local.backprop_step(bp_logits, adam, batch_fn=batches),
                 guide_eval, config.guide_epochs)
     trained_guides = pre.state.params

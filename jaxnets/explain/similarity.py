@@ -11,7 +11,8 @@ analysis tool elsewhere.
 * RSA: Pearson correlation between the off-diagonal entries of the two [B, B] cosine-similarity
   matrices (the guidance code's differentiable RSA alternative).
 * `layer_mapping`: guide layer i is compared with target layer
-  `j(i) = min(round(i (n_T - 1) / (n_G - 1)), n_T - 1)` (guide layers spread evenly over the target).
+  `j(i) = min(round(i (n_T - 1) / (n_G - 1)), n_T - 1)` (guide layers spread evenly over the
+  target).
 """
 from __future__ import annotations
 

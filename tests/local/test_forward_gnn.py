@@ -65,11 +65,10 @@ def test_sf_and_topdown_sf_losses_are_local():
 
 
 def test_ff_la_and_link_losses_are_local():
-    stack = fg.forward_gnn_stack((8, 8, 8), fg.ff_la_loss(N))
+    stack = fg.ff_la_stack((8, 8, 8), N)
     batch_fn = fg.ff_la_batches(_x(), _graph(), LABELS, TRAIN, C, C - 1)
     tx = local.per_layer(optax.adam(1e-3), 3)
-    params, state = stack.init(KEY, {"x": fg.append_labels(_x(), LABELS, jnp.asarray(TRAIN), C),
-                                     "context": (_graph(),)})
+    params, state = stack.init(KEY, {"x": _ff_input(), "context": (_graph(),)})
     batch = batch_fn(TrainState.create(params, tx, KEY, state))
     _assert_local(stack.losses, params, state, batch)
     link = fg.link_stack((8, 8))
@@ -102,18 +101,41 @@ def test_ff_negatives_never_carry_the_true_label():
         assert not np.any(two == np.asarray(labels)[None, :]) and np.all(two[0] != two[1])
     # in the batch: the appended one-hot of every training node of every negative copy is wrong
     batch_fn = fg.ff_la_batches(_x(), _graph(), LABELS, TRAIN, C, C - 1)
-    stack = fg.forward_gnn_stack((4,), fg.ff_la_loss(N))
-    params, state = stack.init(KEY, {"x": fg.append_labels(_x(), LABELS, jnp.asarray(TRAIN), C),
-                                     "context": (_graph(),)})
+    stack = fg.ff_la_stack((4,), N)
+    params, state = stack.init(KEY, {"x": _ff_input(), "context": (_graph(),)})
     tx = local.per_layer(optax.adam(1e-3), 1)
     for step in range(3):
         s = TrainState.create(params, tx, KEY, state).replace(step=jnp.asarray(step))
-        x = np.asarray(batch_fn(s)["x"]).reshape(C, N, F + C)
-        appended = x[:, :, F:]
+        appended = np.asarray(batch_fn(s)["x"]["label_part"]).reshape(C, N, C)
         np.testing.assert_array_equal(appended[0, TRAIN].argmax(-1), np.asarray(LABELS)[TRAIN])
         assert np.all(appended[1:, TRAIN].argmax(-1) != np.asarray(LABELS)[TRAIN][None, :])
+        np.testing.assert_array_equal(appended[:, TRAIN].max(-1), 1.0)     # one-hot
         np.testing.assert_allclose(appended[:, ~TRAIN], 1.0 / C)
-        np.testing.assert_array_equal(x[1:, :, :F], np.broadcast_to(x[0, :, :F], (C - 1, N, F)))
+
+
+def _ff_input(x=None):
+    x = _x() if x is None else x
+    return fg.ff_la_input(x, fg.label_part(LABELS, jnp.asarray(TRAIN), C))
+
+
+def test_label_appended_layer_equals_the_layer_on_the_concatenated_input():
+    """The shared-x first layer against `ForwardGNNLayer` on the materialised [x || l] over the
+    disjoint union of 3 copies, with the same weights; dense and sparse x."""
+    graph = _graph()
+    union = fg.ff_la_graph(graph, N, 3)
+    parts = jax.random.uniform(jax.random.PRNGKey(5), (3 * N, C))
+    layer = fg.LabelAppendedGNNLayer(7)
+    params = layer.init(KEY, union, fg.ff_la_input(_x(), parts))["params"]
+    dense = jnp.concatenate([jnp.tile(_x(), (3, 1)), parts], axis=1)
+    reference = fg.ForwardGNNLayer(7).apply(
+        {"params": {"GCNConv_0": {"Linear_0": {"kernel": params["kernel"]},
+                                  "bias": params["bias"] + 0.5}}}, union, dense)
+    params = dict(params, bias=params["bias"] + 0.5)
+    got = layer.apply({"params": params}, union, fg.ff_la_input(_x(), parts))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(reference), rtol=1e-5, atol=1e-6)
+    sparse = layer.apply({"params": params}, union,
+                         fg.ff_la_input(graph_lib.to_bcoo(np.asarray(_x())), parts))
+    np.testing.assert_allclose(np.asarray(sparse), np.asarray(reference), rtol=1e-5, atol=1e-6)
 
 
 def test_virtual_node_graph_links_training_nodes_to_their_class():

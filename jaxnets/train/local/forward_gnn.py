@@ -17,7 +17,8 @@ through `jaxnets.train.local.local_step` (the reference trains the layers one af
   `[x || 1/C]` elsewhere; negatives are the same graph with a wrong label on every training node.
   Goodness `g = sum_d h_d^2 - theta`; loss `BCE(g_pos, 1) + mean_k BCE(g_neg_k, 0)` on the training
   nodes. The positive graph and K negative graphs are one disjoint union (`ff_la_graph`,
-  `ff_la_batches`). Inference: for each class c, append onehot(c) to the non-training nodes, sum the
+  `ff_la_batches`); the first layer computes x W_x once for all copies (`LabelAppendedGNNLayer`).
+  Inference: for each class c, append onehot(c) to the non-training nodes, sum the
   per-layer mean goodness, take the argmax (`ff_la_scores`).
 * Link prediction: per layer `logit(u, v) = sum_d z_u,d z_v,d`, BCE against edge labels
   (`link_loss`); the score is the mean over layers of `sigmoid(logit)` (`link_scores`).
@@ -31,9 +32,11 @@ import jax
 import jax.numpy as jnp
 import jraph
 import numpy as np
+from jax.experimental import sparse as jsparse
 
-from jaxnets.graph import gcn_preprocess
+from jaxnets.graph import gcn_preprocess, propagate
 from jaxnets.nn import GCNConv
+from jaxnets.nn.linear import add_bias
 from jaxnets.train.local.stack import LocalLayer, LocalStack
 from jaxnets.train.local.batches import data_key
 from jaxnets.train.state import TrainState
@@ -101,7 +104,8 @@ def sf_logits(h_MxH: jax.Array, num_nodes: int, temperature: float = 1.0) -> jax
 
 
 def sf_loss(num_nodes: int, temperature: float = 1.0) -> Callable[[jax.Array, dict], jax.Array]:
-    """Layer loss of SF: cross-entropy of `sf_logits` on `batch["mask"]` against `batch["labels"]`."""
+    """Layer loss of SF: cross-entropy of `sf_logits` on the nodes in `batch["mask"]` against
+    `batch["labels"]`."""
 
     def loss(h_MxH: jax.Array, batch: dict) -> jax.Array:
         return masked_cross_entropy(sf_logits(h_MxH, num_nodes, temperature), batch["labels"],
@@ -196,25 +200,91 @@ def ff_la_graph(graph: jraph.GraphsTuple, num_nodes: int, copies: int) -> jraph.
         n_node=tile(graph.n_node), n_edge=tile(graph.n_edge))
 
 
-def ff_la_batches(x_NxF: jax.Array, graph: jraph.GraphsTuple, labels_N: jax.Array,
+class LabelAppendedGNNLayer(nn.Module):
+    """`ForwardGNNLayer` applied to `[x || label_part]` without materialising the concatenation.
+
+    FF+LA's first-layer input is the same features x [N, F] (sparse bag-of-words on Cora) in every
+    copy of the graph, followed by each copy's C label entries. With `W = [W_x; W_l]`,
+    `[x_i || l_i] W / ||[x_i || l_i]|| = (x_i W_x + l_i W_l) / sqrt(||x_i||^2 + ||l_i||^2)`, so
+    x W_x is computed once (a sparse product when x is a `BCOO`) and shared by the copies; then the GCN
+    propagation over the disjoint union and the bias, exactly as `GCNConv`.
+
+    Input `h`: a dict with "features" x [N, F] (dense or BCOO), "features_sq" ||x_i||^2 [N] and
+    "label_part" [copies * N, C]. Output [copies * N, features].
+    """
+
+    features: int
+    eps: float = 1e-8
+
+    @nn.compact
+    def __call__(self, graph: jraph.GraphsTuple, h: dict) -> jax.Array:
+        x, x_sq, labels = h["features"], h["features_sq"], h["label_part"]
+        n, f = x.shape
+        m, c = labels.shape
+        if m % n:
+            raise ValueError(f"label_part has {m} rows, not a multiple of the {n} nodes")
+        if graph.edges is None or jnp.ndim(graph.edges) != 1:
+            raise ValueError("LabelAppendedGNNLayer needs precomputed GCN weights in graph.edges "
+                             "(gcn_preprocess)")
+        kernel = self.param("kernel", nn.initializers.glorot_uniform(), (f + c, self.features))
+        xw = jnp.tile(x @ kernel[:f], (m // n, 1))
+        norm = jnp.sqrt(jnp.tile(x_sq, m // n) + jnp.sum(jnp.square(labels), axis=-1))
+        z = (xw + labels @ kernel[f:]) / (norm + self.eps)[:, None]
+        out = propagate(z, graph.senders, graph.receivers, m, graph.edges)
+        return add_bias(out, self.param("bias", nn.initializers.zeros_init(), (self.features,)))
+
+
+def label_part(labels_N: jax.Array, labelled_N: jax.Array, num_classes: int) -> jax.Array:
+    """The appended C entries: onehot(label) on labelled nodes, 1/C elsewhere: [N, C]."""
+    one_hot = jax.nn.one_hot(labels_N, num_classes)
+    return jnp.where(labelled_N[:, None], one_hot, jnp.full_like(one_hot, 1.0 / num_classes))
+
+
+def ff_la_input(x_NxF: Any, label_part_MxC: jax.Array) -> dict:
+    """The first-layer input of `ff_la_stack` (see `LabelAppendedGNNLayer`)."""
+    if isinstance(x_NxF, jsparse.BCOO):
+        if not x_NxF.unique_indices:
+            x_NxF = x_NxF.sum_duplicates()
+        x_sq = jax.ops.segment_sum(jnp.square(x_NxF.data), x_NxF.indices[:, 0],
+                                   num_segments=x_NxF.shape[0])
+    else:
+        x_sq = jnp.sum(jnp.square(x_NxF), axis=-1)
+    return {"features": x_NxF, "features_sq": x_sq, "label_part": label_part_MxC}
+
+
+def ff_la_stack(hidden: Sequence[int], num_nodes: int, theta: float = 2.0) -> LocalStack:
+    """The FF+LA network: a `LabelAppendedGNNLayer`, then `ForwardGNNLayer`s, ReLU after each,
+    every layer trained by `ff_la_loss`."""
+    hidden = tuple(int(h) for h in hidden)
+    if not hidden or min(hidden) < 1:
+        raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden}")
+    loss = ff_la_loss(num_nodes, theta)
+    first = LocalLayer(module=LabelAppendedGNNLayer(hidden[0]), activation=nn.relu, loss=loss)
+    return LocalStack((first,) + forward_gnn_stack(hidden[1:], loss).layers
+                      if len(hidden) > 1 else (first,))
+
+
+def ff_la_batches(x_NxF: Any, graph: jraph.GraphsTuple, labels_N: jax.Array,
                   train_mask_N: jax.Array, num_classes: int, num_negatives: int
                   ) -> Callable[[TrainState], dict]:
-    """`state -> batch` for FF+LA: "x" [(1 + K) N, F + C] (the positive graph, then K negative
-    graphs with fresh wrong labels on the training nodes each step), "context" the disjoint union,
-    "negative_labels" [K, N], "mask" [N] and the stack's "num_nodes" N (static)."""
+    """`state -> batch` for `ff_la_stack`: the input holds x once and the label entries of the
+    positive graph then K negative graphs ((1 + K) N rows, fresh wrong labels on the training
+    nodes each step); "context" is the disjoint union; also "negative_labels" [K, N], "mask" [N]."""
     labels, mask = _check_nodes(labels_N, train_mask_N, num_classes)
     n = labels.shape[0]
     labels = jnp.asarray(np.where(labels < 0, 0, labels), jnp.int32)
     mask = jnp.asarray(mask)
     union = ff_la_graph(graph, n, 1 + num_negatives)
-    positive = append_labels(x_NxF, labels, mask, num_classes)
+    positive = label_part(labels, mask, num_classes)
+    base = ff_la_input(x_NxF, positive)
 
     def batch_fn(state: TrainState) -> dict:
         neg = wrong_label_sets(jax.random.fold_in(data_key(state), state.step), labels,
                                num_classes, num_negatives)
-        negatives = jax.vmap(lambda y: append_labels(x_NxF, y, mask, num_classes))(neg)
-        x = jnp.concatenate([positive[None], negatives], axis=0).reshape(-1, positive.shape[1])
-        return {"x": x, "context": (union,), "negative_labels": neg, "mask": mask}
+        negatives = jax.vmap(lambda y: label_part(y, mask, num_classes))(neg)
+        parts = jnp.concatenate([positive[None], negatives], axis=0).reshape(-1, num_classes)
+        return {"x": dict(base, label_part=parts), "context": (union,), "negative_labels": neg,
+                "mask": mask}
 
     return batch_fn
 
@@ -234,18 +304,19 @@ def ff_la_loss(num_nodes: int, theta: float = 2.0) -> Callable[[jax.Array, dict]
     return loss
 
 
-def ff_la_scores(stack: LocalStack, params: tuple, model_state: tuple, x_NxF: jax.Array,
+def ff_la_scores(stack: LocalStack, params: tuple, model_state: tuple, x_NxF: Any,
                  graph: jraph.GraphsTuple, labels_N: jax.Array, train_mask_N: jax.Array,
                  num_classes: int) -> jax.Array:
-    """[N, C] summed per-layer mean goodness with class c appended to the non-training nodes
-    (training nodes keep their true label); `argmax` over C is the prediction."""
+    """[N, C] summed per-layer mean goodness of `ff_la_stack` with class c appended to the
+    non-training nodes (training nodes keep their true label); `argmax` is the prediction."""
     labels = jnp.where(labels_N < 0, 0, labels_N).astype(jnp.int32)
     mask = jnp.asarray(train_mask_N, bool)
+    base = ff_la_input(x_NxF, label_part(labels, mask, num_classes))
 
     def score(c):
-        y = jnp.where(mask, labels, c)
-        x = append_labels(x_NxF, y, jnp.ones_like(mask), num_classes)
-        ys, _ = stack.apply(params, model_state, {"x": x, "context": (graph,)})
+        part = label_part(jnp.where(mask, labels, c), jnp.ones_like(mask), num_classes)
+        ys, _ = stack.apply(params, model_state, {"x": dict(base, label_part=part),
+                                                  "context": (graph,)})
         return sum(jnp.mean(jnp.square(h), axis=-1) for h in ys)
 
     return jax.vmap(score, out_axes=1)(jnp.arange(num_classes))
