@@ -38,3 +38,8 @@ __all__ = [
     "locality_matrix",
     "per_layer",
 ]
+
+# ForwardGNN (SF, top-down SF, FF+LA, link prediction) and guidance by representational alignment.
+from jaxnets.train.local import forward_gnn, guidance  # noqa: E402
+
+__all__ += ["forward_gnn", "guidance"]
