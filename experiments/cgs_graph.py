@@ -20,8 +20,18 @@ together under `vmap` with `fit`; graphs batched and padded to one static budget
 test accuracy is taken at its best validation accuracy (validation graphs are disjoint from
 the test graphs).
 
-Claim (the paper's shape): CGS test accuracy >= MPNN's - 2 points, mean over 3 seeds.
+Claim (the paper's shape): CGS test accuracy >= MPNN's - 2 points, mean over 3 seeds, and CGS
+at least 5 points above the majority class (so that two untrained models cannot pass).
 The paper's TU accuracies could not be retrieved (notes: n/r).
+
+Finding (default config, measured): both models reach ~75-78% test accuracy, about what the
+node-count-only rule gets (77.7%); training accuracy plateaus at ~76% for both, and tripling the
+budget (1800 steps) changes neither (CGS 76.8 +- 1.5, MPNN 75.4 +- 0.2). So the claim passes as
+"competitive", but neither model learned the component size beyond the node-count cue at this
+scale; CGS's gamma = 0.5 contraction also damps a signal by 2^-d over d hops, which limits how
+far its fixed point carries information. On the discarded two-marked-node task with tiny trees
+(sizes [4, 8), lr 3e-3), one of two CGS seeds reached 98.6% test accuracy while both MPNN
+seeds stayed at chance.
 """
 from __future__ import annotations
 
@@ -32,7 +42,6 @@ import time
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import jraph
 import ml_collections
 import numpy as np
 import optax
@@ -70,9 +79,10 @@ def get_config() -> ml_collections.ConfigDict:
 
 def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config_lib.apply_overrides(config, [
-        "n_seeds=2", "nodes_min=3", "nodes_max=8", "threshold=5", "train_graphs=64", "val_graphs=32",
-        "test_graphs=32", "batch_size=16", "eval_batch=16", "num_steps=8", "eval_every=4",
-        "heads=4", "hidden=8", "mlp_hidden=8",
+        "n_seeds=2", "nodes_min=3", "nodes_max=8", "threshold=5", "train_graphs=64",
+        "val_graphs=32",
+        "test_graphs=32", "batch_size=16", "eval_batch=16", "num_steps=4", "eval_every=4",
+        "heads=4", "hidden=8", "mlp_hidden=8", "encoder_layers=1", "mpnn_layers=1",
     ])
 
 
@@ -101,14 +111,19 @@ def _logits(model, params, batch):
 
 
 def _metrics(model, params, batch) -> dict:
-    """Mean cross-entropy over the real graphs, and correct / real graph counts."""
-    logits, _ = _logits(model, params, batch)
+    """Mean cross-entropy over the real graphs, correct / real graph counts, and for CGS the
+    forward fixed-point iteration count."""
+    logits, inter = _logits(model, params, batch)
     labels = batch.globals["label"]
     mask = graph_lib.graph_mask(batch)
     hit = (jnp.argmax(logits, -1) == labels) & mask
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    return {"loss": jnp.sum(jnp.where(mask, ce, 0.0)) / jnp.sum(mask),
-            "hits": jnp.sum(hit), "count": jnp.sum(mask)}
+    out = {"loss": jnp.sum(jnp.where(mask, ce, 0.0)) / jnp.sum(mask),
+           "hits": jnp.sum(hit), "count": jnp.sum(mask)}
+    block = inter.get("intermediates", {}).get("block", {})
+    if "fixed_point_iterations" in block:
+        out["fixed_point_iterations"] = block["fixed_point_iterations"][0]
+    return out
 
 
 
@@ -136,8 +151,10 @@ def _task(model, config, train, val):
             return m["loss"], m
 
         (loss, m), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        return state.apply_gradients(tx, grads), {"loss": loss,
-                                                  "accuracy": 100 * m["hits"] / m["count"]}
+        metrics = {"loss": loss, "accuracy": 100 * m["hits"] / m["count"]}
+        if "fixed_point_iterations" in m:
+            metrics["fixed_point_iterations"] = m["fixed_point_iterations"]
+        return state.apply_gradients(tx, grads), metrics
 
     def evaluate(state):
         sums = jax.lax.map(lambda b: _metrics(model, state.params, b), val)
@@ -179,8 +196,11 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
                                              ("val", config.val_graphs),
                                              ("test", config.test_graphs)))}
     # One padding budget for every split and batch size: one compiled shape per batch size.
-    budget = lambda size: graph_lib.padding_budget(  # noqa: E731
-        sum(splits.values(), []), size, round_to=64)
+    every_graph = sum(splits.values(), [])
+
+    def budget(size: int) -> graph_lib.PaddingBudget:
+        return graph_lib.padding_budget(every_graph, size, round_to=64)
+
     train = tasks.batch_and_pad(splits["train"], config.batch_size, budget(config.batch_size))
     val = tasks.batch_and_pad(splits["val"], config.eval_batch, budget(config.eval_batch))
     test = tasks.batch_and_pad(splits["test"], config.eval_batch, budget(config.eval_batch))
@@ -207,6 +227,10 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
             "best_step": np.asarray(fitted.best_step).tolist(),
             "test": _test(model, params, test),
         }
+        iters = [r["train/fixed_point_iterations"] for r in fitted.history
+                 if "train/fixed_point_iterations" in r]
+        if iters:  # out of max_iter: at max_iter the forward solve did not reach tol
+            results[name]["mean_fixed_point_iterations"] = float(np.mean(iters))
         histories[name] = fitted.history
 
     plot = "val_accuracy.png"
@@ -224,10 +248,11 @@ def claim(results: dict) -> Claim:
     cgs, mpnn = (float(np.mean(results[n]["test"]["accuracy"])) for n in VARIANTS)
     positive = results["test_positive_rate"]
     majority = max(positive, 100 - positive)
+    rule = results["node_count_rule_accuracy"]
     text = (f"CGS test accuracy {cgs:.1f} >= MPNN {mpnn:.1f} - {MARGIN:g} (mean over "
             f"{len(results['seeds'])} seeds) and CGS >= majority class {majority:.1f} + "
-            f"{ABOVE_MAJORITY:g}; node-count-only rule "
-            f"{results['node_count_rule_accuracy']:.1f}")
+            f"{ABOVE_MAJORITY:g}; for context, the node-count-only rule gets {rule:.1f} "
+            f"(CGS {cgs - rule:+.1f}, MPNN {mpnn - rule:+.1f} points beyond it)")
     ours = "; ".join(
         f"{n}: acc {plots.mean_std(results[n]['test']['accuracy'])} "
         f"(per seed {', '.join(f'{a:.1f}' for a in results[n]['test']['accuracy'])})"

@@ -99,6 +99,9 @@ def test_quick_cgs_graph_runs_end_to_end(tmp_path):
         accuracy = results[name]["test"]["accuracy"]
         assert len(accuracy) == 2 and all(0 <= a <= 100 for a in accuracy)
         assert len(results[name]["best_val_accuracy"]) == 2
+    assert 0 < results["cgs"]["mean_fixed_point_iterations"] < config.max_iter
+    assert "mean_fixed_point_iterations" not in results["mpnn"]
+    assert 0 <= results["node_count_rule_accuracy"] <= 100
     assert isinstance(claim.passed, bool) and "n/r" in claim.paper
     assert "cgs: acc" in claim.ours and "mpnn: acc" in claim.ours
     assert (tmp_path / "run" / "val_accuracy.png").exists()
