@@ -29,8 +29,8 @@ node-count-only rule gets (77.7%); training accuracy plateaus at ~76% for both, 
 budget (1800 steps) changes neither (CGS 76.8 +- 1.5, MPNN 75.4 +- 0.2). So the claim passes as
 "competitive", but neither model learned the component size beyond the node-count cue at this
 scale. CGS's forward solve reaches tol 1e-6 in ~5 iterations on average (from z = 0, a map with
-||gamma A|| = 0.5 would need ~20): the trained encoder clips most edge weights to ~0, so the fixed
-point stays close to b and carries little information beyond a few hops (gamma = 0.5 alone
+||gamma A|| = 0.5 would need ~20), which suggests (not measured directly) that the trained
+encoder keeps the clipped edge weights small, so the fixed point stays close to b and carries little information beyond a few hops (gamma = 0.5 alone
 already damps a signal by 2^-d over d hops). On the discarded two-marked-node task with tiny trees
 (sizes [4, 8), lr 3e-3), one of two CGS seeds reached 98.6% test accuracy while both MPNN
 seeds stayed at chance.
