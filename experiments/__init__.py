@@ -13,6 +13,7 @@ _MODULES: dict[str, str] = {
     "forward_algorithms": "forward_algorithms",
     "counter_current": "counter_current",
     "cgs": "cgs",
+    "cgs_graph": "cgs_graph",
     "mip_hypernet": "mip_hypernet",
     "gradsign": "gradsign",
 }
