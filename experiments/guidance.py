@@ -73,7 +73,7 @@ def get_config() -> ml_collections.ConfigDict:
 
 def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config_lib.apply_overrides(config, [
-        "depth=4", "width=16", "epochs=6", "guide_epochs=4", "eval_every_epochs=3", "n_seeds=2",
+        "depth=4", "width=16", "epochs=4", "guide_epochs=2", "eval_every_epochs=4", "n_seeds=2",
     ])
 
 
