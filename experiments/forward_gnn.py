@@ -11,8 +11,8 @@ DFA-GNN re-run 10 random splits), raw binary features, 3 initialisation seeds un
   with 200 it reached only 55.7 +- 2.7 %, still climbing). SF: virtual-node features N(0, 1)
   (fixed), T = 1, inference sums the layers' softmax. Top-down SF: both layers trained together
   (simultaneous schedule, 2 x epochs_per_layer steps), layer 1's loss on the mean of its output
-  and layer 2's detached output. FF+LA: theta = 2, `num_negatives` wrong-label graphs per step (C - 1 = 6, all
-  wrong labels, as in the reference's scripts), C-pass inference.
+  and layer 2's detached output. FF+LA: theta = 2, `num_negatives` wrong-label graphs per step
+  (C - 1 = 6, all wrong labels, as in the reference's scripts), C-pass inference.
 * BP-GCN: GCNConv(128) -> ReLU -> dropout 0.5 -> GCNConv(C), Adam(1e-3), `bp_epochs` steps.
 * Every method: evaluated every `eval_every` steps; the test accuracy at each seed's best
   validation accuracy is reported (no selection on the test set).
