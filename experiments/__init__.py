@@ -12,6 +12,8 @@ _MODULES: dict[str, str] = {
     "gat": "gat",
     "forward_algorithms": "forward_algorithms",
     "counter_current": "counter_current",
+    "forward_gnn": "forward_gnn",
+    "guidance": "guidance",
     "cgs": "cgs",
     "cgs_graph": "cgs_graph",
     "mip_hypernet": "mip_hypernet",
