@@ -260,11 +260,8 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
             }
 
     plot = "policy_accuracy.png"
-    merged = [{"step": histories["ift"][i]["step"],
-               **{f"{n}: val policy acc": histories[n][i]["val/policy_acc"] for n in VARIANTS}}
-              for i in range(len(histories["ift"]))]
-    plots.plot_curves(merged, [f"{n}: val policy acc" for n in VARIANTS], workdir / plot,
-                      title="CGS on graph value iteration (validation)")
+    plots.plot_histories({n: histories[n] for n in VARIANTS}, "val/policy_acc", workdir / plot,
+                         title="CGS on graph value iteration (validation)")
     results["plot"] = plot
     (workdir / "summary.json").write_text(json.dumps(results, indent=2) + "\n")
     return results

@@ -236,11 +236,8 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
         histories[name] = fitted.history
 
     plot = "val_accuracy.png"
-    merged = [{"step": histories["cgs"][i]["step"],
-               **{f"{n}: val accuracy": histories[n][i]["val/accuracy"] for n in VARIANTS}}
-              for i in range(len(histories["cgs"]))]
-    plots.plot_curves(merged, [f"{n}: val accuracy" for n in VARIANTS], workdir / plot,
-                      title="CGS vs MPNN on component size (validation)")
+    plots.plot_histories({n: histories[n] for n in VARIANTS}, "val/accuracy", workdir / plot,
+                         title="CGS vs MPNN on component size (validation)")
     results["plot"] = plot
     (workdir / "summary.json").write_text(json.dumps(results, indent=2) + "\n")
     return results

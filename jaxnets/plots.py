@@ -43,6 +43,18 @@ def plot_curves(
     return path
 
 
+def plot_histories(
+    histories: dict[str, Sequence[dict]], key: str, path: str | pathlib.Path, *, title: str
+) -> pathlib.Path:
+    """One curve of metric `key` per named run (e.g. {"ift": history, "unrolled": history}), the
+    histories sharing their evaluation steps."""
+    names = list(histories)
+    first = histories[names[0]]
+    merged = [{"step": record["step"], **{f"{n}: {key}": histories[n][i][key] for n in names}}
+              for i, record in enumerate(first)]
+    return plot_curves(merged, [f"{n}: {key}" for n in names], path, title=title)
+
+
 def mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> str:
     """'81.2 ± 0.5 (5 seeds)' for a list of per-seed values."""
     array = np.asarray(values, dtype=float) * scale

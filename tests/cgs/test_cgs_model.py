@@ -146,7 +146,7 @@ def test_iteration_count_obeys_the_banach_bound(seed):
     bound = np.ceil(np.log(tol / (np.sqrt(b.size) * float(jnp.max(jnp.abs(b)))))
                     / np.log(model.config.gamma))
     assert bool(info["fixed_point_converged"][0]) and float(info["fixed_point_residual"][0]) <= tol
-    assert 1 <= iterations <= bound, (iterations, bound)
+    assert iterations >= 1 and iterations <= bound, (iterations, bound)
 
 
 def test_graph_task_readout_and_baseline_shapes():
