@@ -18,6 +18,8 @@ _MODULES: dict[str, str] = {
     "cgs_graph": "cgs_graph",
     "mip_hypernet": "mip_hypernet",
     "gradsign": "gradsign",
+    "lighthubert": "lighthubert",
+    "tas": "tas",
 }
 
 

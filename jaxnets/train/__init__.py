@@ -4,6 +4,7 @@ Local-loss trainers (Forward-Forward and friends) build step functions for the s
 """
 from jaxnets.train.checkpoint import CheckpointError, Checkpointer
 from jaxnets.train.data import batch_indices, steps_per_epoch
+from jaxnets.train.distill import kd_loss, kl_to_teacher
 from jaxnets.train.loop import EarlyStopping, FitResult, LoopState, NonFiniteLossError, fit
 from jaxnets.train.state import TrainState, init_population, population_size
 
@@ -18,6 +19,8 @@ __all__ = [
     "batch_indices",
     "fit",
     "init_population",
+    "kd_loss",
+    "kl_to_teacher",
     "population_size",
     "steps_per_epoch",
 ]
