@@ -20,6 +20,7 @@ _MODULES: dict[str, str] = {
     "gradsign": "gradsign",
     "lighthubert": "lighthubert",
     "tas": "tas",
+    "n2n": "n2n",
 }
 
 
