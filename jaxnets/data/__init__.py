@@ -13,7 +13,6 @@ from jaxnets.data._files import (
     cache_dir,
     resolve_root,
 )
-from jaxnets.data.char_corpus import char_corpus
 from jaxnets.data.cora_ml import load_cora_ml
 from jaxnets.data.geom_gcn import GEOM_GCN_NAMES, load_geom_gcn
 from jaxnets.data.hetero import load_acm
@@ -45,7 +44,6 @@ __all__ = [
     "TemporalEdges",
     "UnverifiedDataWarning",
     "cache_dir",
-    "char_corpus",
     "contextual_sbm",
     "dataset_names",
     "heterophilous_names",
