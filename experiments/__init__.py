@@ -21,6 +21,7 @@ _MODULES: dict[str, str] = {
     "lighthubert": "lighthubert",
     "tas": "tas",
     "n2n": "n2n",
+    "variant": "variant",
 }
 
 

@@ -88,29 +88,39 @@ class ElasticTransformerBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, embed_mask_D: jax.Array | None = None,
-                 head_mask_H: jax.Array | None = None, ffn_mask_F: jax.Array | None = None
-                 ) -> jax.Array:
-        """Maps x [..., T, D] to [..., T, D]; masks None = all active."""
+                 head_mask_H: jax.Array | None = None, ffn_mask_F: jax.Array | None = None,
+                 attn_mask_TxT: jax.Array | None = None) -> jax.Array:
+        """Maps x [..., T, D] to [..., T, D]; unit masks None = all active.
+
+        `attn_mask_TxT` (bool, True = query t may attend to key s) restricts attention, e.g. to
+        VAR's block-causal pattern; None = full attention.
+        """
         d = self.embed_dim
         if embed_mask_D is None:
             embed_mask_D = jnp.ones((d,), jnp.float32)
         norm1 = _MaskedLayerNorm(d, name="norm1")
         norm2 = _MaskedLayerNorm(d, name="norm2")
         h = norm1(x, embed_mask_D) if self.pre_norm else x
-        x = x + self._attention(h, embed_mask_D, head_mask_H)
+        x = x + self._attention(h, embed_mask_D, head_mask_H, attn_mask_TxT)
         if not self.pre_norm:
             x = norm1(x, embed_mask_D)
         h = norm2(x, embed_mask_D) if self.pre_norm else x
         x = x + self._ffn(h, embed_mask_D, ffn_mask_F)
         return x if self.pre_norm else norm2(x, embed_mask_D)
 
-    def _attention(self, x, embed_mask, head_mask):
+    def _attention(self, x, embed_mask, head_mask, attn_mask=None):
         width = self.num_heads * self.head_dim
         unit_mask = None if head_mask is None else jnp.repeat(head_mask, self.head_dim)
         q, k, v = (ElasticDense(width, name=n)(x, embed_mask, unit_mask) for n in "qkv")
         split = x.shape[:-1] + (self.num_heads, self.head_dim)
         q, k, v = (a.reshape(split) for a in (q, k, v))
         logits = jnp.einsum("...thd,...shd->...hts", q, k) / jnp.sqrt(float(self.head_dim))
+        if attn_mask is not None:
+            t, s = logits.shape[-2:]
+            if attn_mask.shape != (t, s):
+                raise ValueError(f"attn_mask_TxT must be [{t}, {s}], got {attn_mask.shape}")
+            logits = jnp.where(attn_mask.reshape((1,) * (logits.ndim - 2) + (t, s)), logits,
+                               -jnp.inf)
         weights = jax.nn.softmax(logits, axis=-1)
         out = jnp.einsum("...hts,...shd->...thd", weights, v).reshape(x.shape[:-1] + (width,))
         return ElasticDense(self.embed_dim, name="out")(out, unit_mask, embed_mask)
