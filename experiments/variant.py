@@ -50,7 +50,7 @@ from jaxnets.experiment import Claim, Paper
 from jaxnets.models.variant import (NextScaleTransformer, ScaleDepthSpace, count_params,
                                    sample_tokens)
 from jaxnets.supernet import sample_progressive, stack_archs
-from jaxnets.train import TrainState, batch_indices, fit, init_population
+from jaxnets.train import TrainState, batch_indices, fit
 
 PAPER = Paper(
     title="VARiant: Progressive Supernet Training for Efficient Visual Autoregressive Modeling",
