@@ -293,6 +293,11 @@ def claim(results: dict) -> Claim:
     if "mf_sequential" in mean:
         text += (f"; MF-sequential {mean['mf_sequential']:.2f}, CaFo-DFA with short DFA "
                  f"{mean['cafo_dfa_short']:.2f}")
+    memory = results.get("step_temp_bytes", {})
+    if memory:  # XLA temp bytes of one jitted training step, largest batch measured
+        batch = max(memory, key=int)
+        text += (f"; one training step's XLA temp memory at batch {batch}: " + ", ".join(
+            f"{m.upper()} {memory[batch][m] / 2**10:.0f} KiB" for m in ("bp", "mf", "ff")))
     ours = "; ".join(f"{m} {plots.mean_std(results[m], scale=100)}" for m in METHODS
                      if m in results)
     return Claim(
