@@ -174,9 +174,12 @@ def test_fixed_subnets_and_claim_logic():
     assert int(archs.embed[0]) == 64 and int(archs.embed[1]) == 32 and int(archs.embed[2]) == 48
     assert np.asarray(archs.layers[1]).sum() == 2 and np.asarray(archs.layers[0]).all()
     results = {"ofa_subnet_l1": [[1.0, 1.05, 1, 1, 1]] * 3, "scratch_subnet_l1": [[1.1] * 5] * 3,
-               "standalone_smallest_l1": [1.0] * 3, "stage1_l1": [1.0] * 3, "plot": "p.png"}
+               "standalone_smallest_l1": [1.0] * 3, "stage1_l1": [1.0] * 3,
+               "full_budget_l1": [0.98] * 3, "plot": "p.png"}
     assert experiment.claim(results).passed
     worse = dict(results, ofa_subnet_l1=[[1.0, 1.2, 1, 1, 1]] * 3)   # smallest 1.2 > 1.10x
+    assert not experiment.claim(worse).passed
+    worse = dict(results, full_budget_l1=[0.9] * 3)                  # largest 1.11x full budget
     assert not experiment.claim(worse).passed
     worse = dict(results, scratch_subnet_l1=[[1.0] * 5] * 3)         # stage 1 never helps
     assert not experiment.claim(worse).passed
@@ -193,7 +196,8 @@ def test_quick_lighthubert_runs_and_reports(tmp_path):
     sizes = results["subnet_params"]
     assert sizes[0] == max(sizes) and sizes[1] == min(sizes)
     assert results["standalone_params"] == sizes[1]   # the standalone net is the smallest subnet
-    for name in ("stage1", "scratch", "standalone", "teacher"):
+    assert np.asarray(results["full_budget_l1"]).shape == (2,)
+    for name in ("stage1", "scratch", "standalone", "teacher", "full_budget"):
         assert (tmp_path / "run" / name / "metrics.jsonl").exists()
     for name in ("stage1", "scratch", "standalone"):
         first = np.asarray(results["first_train_loss"][name])
