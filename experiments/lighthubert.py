@@ -30,6 +30,15 @@ Claim (issue 5): mean over seeds, OFA smallest subnet L1 <= 1.10 x standalone sm
 largest subnet <= 1.05 x the stage-1 model, and (since stage 1 is short here and still improving
 when it ends) also <= 1.05 x the full-size student distilled for the same total budget; the mean
 L1 over 5 fixed subnets is lower with stage 1 than without in >= 2 of 3 seeds.
+
+Finding (default config, 3 seeds, 2026-12-02): the claim FAILS on the fair comparison only.
+OFA smallest 0.551 vs standalone 0.569 (0.97x); stage-1 init beats scratch in 3/3 seeds (5-subnet
+mean 0.523 vs 0.545); OFA largest 0.501 is 0.71x the 400-step stage-1 model (0.708, still on its
+way down when stage 1 ends) but 1.12x the full-size student distilled for all 1000 steps (0.446).
+Weight sharing costs the largest subnet at this budget: stage 2 draws it (E=64, H=4, r=4 and
+depth 4 everywhere) almost never among 27 x 3^8 x 3^4 configurations, and 600 stage-2 steps do
+not let it recover; the paper trains stage 2 for ~200k steps. Post-LN students (the paper's) did
+not learn at all here, see above.
 """
 from __future__ import annotations
 
