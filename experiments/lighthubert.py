@@ -35,9 +35,9 @@ Finding (default config, 3 seeds, 2026-12-02): the claim FAILS on the fair compa
 OFA smallest 0.551 vs standalone 0.569 (0.97x); stage-1 init beats scratch in 3/3 seeds (5-subnet
 mean 0.523 vs 0.545); OFA largest 0.501 is 0.71x the 400-step stage-1 model (0.708, still on its
 way down when stage 1 ends) but 1.12x the full-size student distilled for all 1000 steps (0.446).
-Weight sharing costs the largest subnet at this budget: stage 2 draws it (E=64, H=4, r=4 and
-depth 4 everywhere) almost never among 27 x 3^8 x 3^4 configurations, and 600 stage-2 steps do
-not let it recover; the paper trains stage 2 for ~200k steps. Post-LN students (the paper's) did
+Weight sharing costs the largest subnet at this budget: uniform sampling draws it (E=64, depth 4,
+H=4 and r=4 in every layer) with probability 3^-10, and 600 stage-2 steps of smaller subnets do
+not let it keep up with a model trained alone; the paper trains stage 2 far longer. Post-LN students (the paper's) did
 not learn at all here, see above.
 """
 from __future__ import annotations
