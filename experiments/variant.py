@@ -47,9 +47,9 @@ from jaxnets import plots
 from jaxnets.data.scale_tokens import ScaleLayout, dequantize, tokenize
 from jaxnets.data.small import load_digits
 from jaxnets.experiment import Claim, Paper
-from jaxnets.models.variant import (NextScaleTransformer, ScaleDepthSpace, count_params,
+from jaxnets.models.variant import (NextScaleTransformer, ScaleDepthSpace,
                                    sample_tokens)
-from jaxnets.supernet import sample_progressive, stack_archs
+from jaxnets.supernet import num_params, sample_progressive, stack_archs
 from jaxnets.train import TrainState, batch_indices, fit
 
 PAPER = Paper(
@@ -225,7 +225,7 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
         "kept_layers": {d: np.flatnonzero(np.asarray(archs[d].layers)[-1]).tolist()
                         for d in ("d4", "d2")},
         "classifier_test_accuracy": float(clf_acc),
-        "num_params": count_params(jax.tree.map(lambda p: p[0], final.params)),
+        "num_params": num_params(jax.tree.map(lambda p: p[0], final.params)),
         "asymmetry": {
             "fidelity_drop_early": _diff(base["fidelity"]["full"], base["fidelity"]["early_d4"]),
             "fidelity_drop_late": _diff(base["fidelity"]["full"], base["fidelity"]["d4"]),

@@ -34,7 +34,7 @@ from jaxnets.data.scale_tokens import ScaleLayout
 from jaxnets.nn.elastic_transformer import ElasticTransformerBlock
 from jaxnets.supernet.space import depth_table
 
-__all__ = ["NextScaleTransformer", "ScaleDepthArch", "ScaleDepthSpace", "count_params",
+__all__ = ["NextScaleTransformer", "ScaleDepthArch", "ScaleDepthSpace",
            "sample_tokens"]
 
 
@@ -210,9 +210,4 @@ def sample_tokens(model: NextScaleTransformer, params, labels_B: jax.Array,
 
     tokens = jnp.zeros((labels_B.shape[0], layout.length), jnp.int32)
     return jax.lax.fori_loop(0, layout.num_scales, next_scale, tokens)
-
-
-def count_params(params) -> int:
-    """Number of parameters of a pytree."""
-    return int(sum(np.prod(np.shape(p)) for p in jax.tree_util.tree_leaves(params)))
 
