@@ -6,6 +6,7 @@ optionally, precomputed normalised weights in `graph.edges`, shape [E]) and `x` 
 node feature array, dense or `BCOO`; the result is [N, F'] node features.
 """
 from jaxnets.graph.normalize import gcn_preprocess  # the graph op GCNConv reads; re-exported
+from jaxnets.nn.char_lm import CharLM, GatedFFN, bits_per_char, next_token_nll
 from jaxnets.nn.elastic import (
     ElasticDense, ElasticGCN, ElasticGCNConv, ElasticMLP, WidthDepthArch, full_arch,
     masked_layer_norm, prefix_mask)
@@ -20,6 +21,7 @@ from jaxnets.nn.models import GAT, GCN
 from jaxnets.nn.sage import SAGEConv
 
 __all__ = [
+    "CharLM", "GatedFFN", "bits_per_char", "next_token_nll",
     "ElasticDense", "ElasticGCN", "ElasticGCNConv", "ElasticMLP", "ElasticTransformer",
     "ElasticTransformerBlock", "TransformerArch", "WidthDepthArch", "full_arch",
     "lighthubert_ffn_mask", "masked_layer_norm", "prefix_mask",
