@@ -42,7 +42,8 @@ from jaxnets.experiment import Claim, Paper
 from jaxnets.supernet import n2n_policy as pol
 from jaxnets.supernet.n2n import (N2NArch, N2NStudent, compression_reward, count_params,
                                   make_student_trainer, shrink_widths)
-from jaxnets.train import batch_indices
+from jaxnets.train import Checkpointer, batch_indices
+from jaxnets.train.progress import progress_bar
 
 PAPER = Paper(
     title="N2N Learning: Network to Network Compression via Policy Gradient Reinforcement "
@@ -74,6 +75,7 @@ def get_config() -> ml_collections.ConfigDict:
         baseline_decay=0.8,
         per_rollout=True,                    # paper's R_i - b; False: code's mean(R) - b
         policy_hidden=30,
+        checkpoint_every=5,                  # policy epochs between checkpoints (resume)
     ))
 
 
@@ -170,13 +172,24 @@ def _stage_fns(config, stage, policy, desc, sizes, tx):
             jax.jit(jax.vmap(update, in_axes=(0, 0, 0, None, 0, 0, 0, 0, 0))))
 
 
-def _run_stage(config, fns, train, epochs, params, opt_state, keys_S, base, base_r, teacher):
+def _run_stage(config, fns, train, epochs, params, opt_state, keys_S, base, base_r, teacher,
+               checkpoint_dir: pathlib.Path):
     """Runs one stage's policy epochs: a Python loop over epochs, each epoch three jitted calls
-    (sample rollouts, train all students of all seeds under vmap, score and update)."""
+    (sample rollouts, train all students of all seeds under vmap, score and update).
+
+    After every `checkpoint_every` epochs the policy (params, optimiser state, reward baseline)
+    is checkpointed with the epoch records so far, and a rerun resumes from the newest one; each
+    epoch's keys are `fold_in(key, epoch)`, so a resumed stage equals an uninterrupted one."""
     sample, update = fns
     baseline = jnp.zeros(len(config.seeds))
-    records = []
-    for e in range(epochs):
+    records: list[dict] = []
+    checkpointer = Checkpointer(checkpoint_dir, keep=1)
+    restored = checkpointer.restore_latest((params, opt_state, baseline))
+    if restored is not None:
+        (params, opt_state, baseline), meta = restored
+        records = [{k: np.asarray(v) for k, v in r.items()} for r in meta["records"]]
+    bar = progress_bar(epochs, len(records), f"N2N policy ({checkpoint_dir.name})", True)
+    for e in range(len(records), epochs):
         keys = jax.vmap(lambda k: jax.random.fold_in(k, e))(keys_S)
         archs, actions = sample(params, keys, base, base_r)
         student_keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, 2),
@@ -188,6 +201,11 @@ def _run_stage(config, fns, train, epochs, params, opt_state, keys_S, base, base
         records.append(jax.tree.map(np.asarray, dict(
             reward=reward, params=num, keep=archs.keep, widths=archs.widths,
             val=out["val/accuracy"], test=out["test/accuracy"], baseline=b)))
+        if (e + 1) % config.checkpoint_every == 0 and e + 1 < epochs:
+            checkpointer.save(e + 1, (params, opt_state, baseline), {"records": [
+                {k: v.tolist() for k, v in r.items()} for r in records]})
+        bar.update(1)
+    bar.close()
     return {k: np.stack([r[k] for r in records], axis=1) for k in records[0]}  # [S, E, 2N...]
 
 
@@ -226,7 +244,7 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     histories = {}
     for stage, policy, tx in (("removal", removal, removal_tx), ("shrink", shrink, shrink_tx)):
         cache = workdir / f"stage_{stage}_{config_lib.config_hash(config)[:12]}.npz"
-        if cache.exists():  # resume at stage granularity: a finished stage is not rerun
+        if cache.exists():  # a finished stage is not rerun; an unfinished one resumes per epoch
             histories[stage] = dict(np.load(cache))
             continue
         init_keys = jax.vmap(lambda k: jax.random.fold_in(k, 11 if stage == "removal" else 13)
@@ -244,8 +262,9 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
         opt_state = jax.jit(jax.vmap(tx.init))(params)
         stage_keys = jax.vmap(lambda k: jax.random.fold_in(k, 100 + len(histories)))(keys_S)
         epochs = config.removal_epochs if stage == "removal" else config.shrink_epochs
-        histories[stage] = _run_stage(config, fns, train, epochs, params, opt_state, stage_keys,
-                                      base, base_r, teacher)
+        histories[stage] = _run_stage(
+            config, fns, train, epochs, params, opt_state, stage_keys, base, base_r, teacher,
+            workdir / f"checkpoints_{stage}_{config_lib.config_hash(config)[:12]}")
         np.savez(cache, **histories[stage])
 
     results = _summarise(config, histories, accs, params_t)
