@@ -22,6 +22,11 @@ _MODULES: dict[str, str] = {
     "tas": "tas",
     "n2n": "n2n",
     "variant": "variant",
+    "lottery_ticket": "lottery_ticket",
+    "meta_pruning": "meta_pruning",
+    "g2gnet": "g2gnet",
+    "factor_moe": "factor_moe",
+    "sparsing_law": "sparsing_law",
 }
 
 

@@ -81,31 +81,43 @@ def masked_optimizer(tx: optax.GradientTransformation,
                                                                                       mask)))
 
 
-def _prunable_leaves(params: PyTree, prunable: Callable[[str, jax.Array], bool]):
-    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
-    names = [path_name(path) for path, _ in flat]
-    selected = [prunable(name, leaf) for name, (_, leaf) in zip(names, flat)]
-    if not any(selected):
-        raise ValueError("no prunable parameter (by default leaves named 'kernel' with ndim >= 2)")
-    return flat, treedef, names, selected
-
-
-def _prune_lowest(scores: np.ndarray, alive: np.ndarray, count: int) -> np.ndarray:
-    """alive with the `count` lowest-scoring alive entries set to 0 (ties by position)."""
-    new = alive.copy()
-    if count <= 0:
-        return new
-    idx = np.flatnonzero(alive)
-    order = np.argsort(scores[idx], kind="stable")
-    new[idx[order[:count]]] = False
-    return new
-
-
 def _rate_of(rate: Rate, name: str) -> float:
     value = float(rate(name) if callable(rate) else rate)
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"pruning rate for {name!r} must be in [0, 1], got {value}")
     return value
+
+
+def _map_prunable(fn: Callable, mask: PyTree, params: PyTree | None,
+                  prunable: Callable[[str, jax.Array], bool], *rest: PyTree) -> PyTree:
+    """fn(name, mask_leaf, *rest_leaves) on the prunable leaves; the others pass unchanged.
+
+    A leaf is prunable by `prunable(name, params_leaf)` (the mask leaf when params is None).
+    """
+    flat, treedef = jax.tree_util.tree_flatten_with_path(mask)
+    ref = jax.tree_util.tree_leaves(params) if params is not None else [m for _, m in flat]
+    if len(ref) != len(flat):
+        raise ValueError("mask and params must have the same structure")
+    rest_leaves = [treedef.flatten_up_to(r) for r in rest]
+    out, any_prunable = [], False
+    for i, ((path, m), r) in enumerate(zip(flat, ref)):
+        name = path_name(path)
+        if prunable(name, r):
+            any_prunable = True
+            out.append(fn(name, m, *(leaves[i] for leaves in rest_leaves)))
+        else:
+            out.append(m)
+    if not any_prunable:
+        raise ValueError("no prunable parameter (by default leaves named 'kernel' with ndim >= 2)")
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _drop_lowest(scores: jax.Array, alive: jax.Array, count: jax.Array) -> jax.Array:
+    """alive (bool) with its `count` lowest-scoring alive entries removed; ties by position."""
+    flat = jnp.where(alive.ravel(), scores.ravel(), jnp.inf)
+    order = jnp.argsort(flat, stable=True)
+    rank = jnp.zeros(flat.shape, jnp.int32).at[order].set(jnp.arange(flat.size, dtype=jnp.int32))
+    return (alive.ravel() & (rank >= count)).reshape(alive.shape)
 
 
 def magnitude_prune(params: PyTree, mask: PyTree, rate: Rate, *, scope: str = "global",
@@ -114,7 +126,7 @@ def magnitude_prune(params: PyTree, mask: PyTree, rate: Rate, *, scope: str = "g
     """One round of magnitude pruning: drop `rate` of the surviving prunable weights.
 
     LTH (Frankle & Carbin 2019), Sec. 2, step 3: "prune p% of the parameters in θ_j, creating a
-    mask m". Runs on the host (between training rounds), not inside `jit`.
+    mask m". Jittable and vmappable (e.g. over seeds); counts are exact, `round(rate * alive)`.
 
     Args:
         params: the trained parameters θ_j.
@@ -133,59 +145,60 @@ def magnitude_prune(params: PyTree, mask: PyTree, rate: Rate, *, scope: str = "g
         raise ValueError(f"scope must be 'global' or 'layer', got {scope!r}")
     if scope == "global" and callable(rate):
         raise ValueError("a per-layer rate function needs scope='layer'")
-    flat, treedef, names, selected = _prunable_leaves(params, prunable)
-    score_leaves = (jax.tree_util.tree_leaves(scores) if scores is not None
-                    else [jnp.abs(leaf) for _, leaf in flat])
-    mask_leaves = jax.tree_util.tree_leaves(mask)
-    if len(mask_leaves) != len(flat) or len(score_leaves) != len(flat):
-        raise ValueError("mask/scores must have the structure of params")
-    alive = [np.asarray(m) > 0.5 for m in mask_leaves]
-    score_np = [np.asarray(s, np.float64) for s in score_leaves]
-    for name, (_, leaf), m in zip(names, flat, alive):
-        if m.shape != np.shape(leaf):
-            raise ValueError(f"mask leaf {name!r} has shape {m.shape}, param {np.shape(leaf)}")
-    new_alive = list(alive)
-    if scope == "global":
-        idx = [i for i, s in enumerate(selected) if s]
-        cat_scores = np.concatenate([score_np[i].ravel() for i in idx])
-        cat_alive = np.concatenate([alive[i].ravel() for i in idx])
-        count = int(round(_rate_of(rate, "global") * cat_alive.sum()))
-        cat_new = _prune_lowest(cat_scores, cat_alive, count)
-        offset = 0
-        for i in idx:
-            size = alive[i].size
-            new_alive[i] = cat_new[offset:offset + size].reshape(alive[i].shape)
-            offset += size
-    else:
-        for i, (name, sel) in enumerate(zip(names, selected)):
-            if sel:
-                count = int(round(_rate_of(rate, name) * alive[i].sum()))
-                new_alive[i] = _prune_lowest(score_np[i].ravel(), alive[i].ravel(),
-                                             count).reshape(alive[i].shape)
-    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a, jnp.float32) for a in new_alive])
+    scores = jax.tree_util.tree_map(jnp.abs, params) if scores is None else scores
+
+    def check(name, m, w, s):
+        if m.shape != w.shape or s.shape != w.shape:
+            raise ValueError(f"mask/score leaf {name!r} has shape {m.shape}/{s.shape}, "
+                             f"param {w.shape}")
+        return m
+
+    _map_prunable(check, mask, params, prunable, params, scores)
+    if scope == "layer":
+        def prune(name, m, s):
+            alive = m > 0.5
+            count = jnp.round(_rate_of(rate, name) * jnp.sum(alive, dtype=jnp.float32))
+            return _drop_lowest(s, alive, count.astype(jnp.int32)).astype(jnp.float32)
+
+        return _map_prunable(prune, mask, params, prunable, scores)
+    # global: one ranking over the concatenation of all prunable leaves
+    pieces: list[tuple[jax.Array, jax.Array]] = []
+    _map_prunable(lambda name, m, s: pieces.append((m, s)) or m, mask, params, prunable, scores)
+    alive = jnp.concatenate([m.ravel() > 0.5 for m, _ in pieces])
+    count = jnp.round(_rate_of(rate, "global") * jnp.sum(alive, dtype=jnp.float32))
+    kept = _drop_lowest(jnp.concatenate([s.ravel() for _, s in pieces]), alive,
+                        count.astype(jnp.int32)).astype(jnp.float32)
+    offset = 0
+
+    def split(name, m):
+        nonlocal offset
+        out = kept[offset:offset + m.size].reshape(m.shape)
+        offset += m.size
+        return out
+
+    return _map_prunable(split, mask, params, prunable)
 
 
-def random_mask_like(key: jax.Array, mask: PyTree,
-                     prunable: Callable[[str, jax.Array], bool] = default_prunable,
-                     params: PyTree | None = None) -> PyTree:
-    """A random mask with the same number of surviving weights in each prunable leaf.
+def random_mask_like(key: jax.Array, mask: PyTree, params: PyTree | None = None,
+                     prunable: Callable[[str, jax.Array], bool] = default_prunable) -> PyTree:
+    """A uniformly random mask with as many survivors in each prunable leaf as `mask` has.
 
-    LTH's random-pruning control ("randomly pruned networks with the same layer-wise sparsity").
-    `params` (optional) only serves the `prunable` test; by default the mask leaves are tested.
+    LTH's random-pruning control ("randomly pruned networks with the same layer-wise
+    sparsity", Sec. 2). Jittable. `params` (optional) only serves the `prunable` test.
     """
-    flat, treedef = jax.tree_util.tree_flatten_with_path(mask)
-    ref = jax.tree_util.tree_leaves(params) if params is not None else [m for _, m in flat]
-    keys = jax.random.split(key, len(flat))
-    out = []
-    for (path, m), r, k in zip(flat, ref, keys):
-        if not prunable(path_name(path), r):
-            out.append(m)
-            continue
-        keep = int(np.asarray(m).sum())
-        order = jax.random.permutation(k, m.size)
-        new = jnp.zeros(m.size, jnp.float32).at[order[:keep]].set(1.0)
-        out.append(new.reshape(m.shape))
-    return jax.tree_util.tree_unflatten(treedef, out)
+    sizes: list[int] = []
+    _map_prunable(lambda name, m: sizes.append(m.size) or m, mask, params, prunable)
+    u = jax.random.uniform(key, (sum(sizes),))   # one draw for all leaves
+    offset = 0
+
+    def draw(name, m):
+        nonlocal offset
+        scores = u[offset:offset + m.size].reshape(m.shape)
+        offset += m.size
+        pruned = m.size - jnp.sum(m > 0.5, dtype=jnp.int32)
+        return _drop_lowest(scores, jnp.ones(m.shape, bool), pruned).astype(jnp.float32)
+
+    return _map_prunable(draw, mask, params, prunable)
 
 
 def layer_densities(mask: PyTree, params: PyTree | None = None,
@@ -199,15 +212,15 @@ def layer_densities(mask: PyTree, params: PyTree | None = None,
 
 
 def density(mask: PyTree, params: PyTree | None = None,
-            prunable: Callable[[str, jax.Array], bool] = default_prunable) -> float:
-    """Fraction of prunable weights that survive (host float)."""
-    flat = jax.tree_util.tree_flatten_with_path(mask)[0]
-    ref = jax.tree_util.tree_leaves(params) if params is not None else [m for _, m in flat]
-    kept = total = 0
-    for (path, m), r in zip(flat, ref):
-        if prunable(path_name(path), r):
-            kept += float(np.asarray(m).sum())
-            total += m.size
-    if total == 0:
-        raise ValueError("no prunable leaf in the mask")
-    return kept / total
+            prunable: Callable[[str, jax.Array], bool] = default_prunable) -> jax.Array:
+    """Fraction of prunable weights that survive (a traceable scalar; `float()` it on host)."""
+    kept: list[jax.Array] = []
+    sizes: list[int] = []
+
+    def count(name, m):
+        kept.append(jnp.sum(m > 0.5, dtype=jnp.float32))
+        sizes.append(m.size)
+        return m
+
+    _map_prunable(count, mask, params, prunable)
+    return sum(kept) / sum(sizes)

@@ -86,7 +86,16 @@ def test_random_mask_matches_layerwise_counts_but_not_positions():
         assert float(rand[k]["kernel"].sum()) == float(mask[k]["kernel"].sum())
     assert not np.array_equal(np.asarray(rand["hidden"]["kernel"]),
                               np.asarray(mask["hidden"]["kernel"]))
-    assert density(rand) == pytest.approx(density(mask))
+    assert float(density(rand)) == pytest.approx(float(density(mask)))
+
+
+def test_pruning_is_jittable_and_vmaps_over_seeds():
+    params = jax.vmap(_params)(jnp.arange(2))
+    masks = jax.jit(jax.vmap(lambda p: magnitude_prune(p, ones_mask(p), 0.5)))(params)
+    for s in range(2):
+        one = jax.tree_util.tree_map(lambda x: x[s], params)
+        expected = magnitude_prune(one, ones_mask(one), 0.5)
+        np.testing.assert_array_equal(masks["out"]["kernel"][s], expected["out"]["kernel"])
 
 
 def test_bad_inputs_are_errors():
