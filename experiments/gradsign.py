@@ -34,7 +34,7 @@ import scipy.stats
 
 from jaxnets import config as config_lib
 from jaxnets import plots
-from jaxnets.data.small import load_digits
+from jaxnets.data.small import digits_split
 from jaxnets.experiment import Claim, Paper
 from jaxnets.nn.elastic import WidthDepthArch
 from jaxnets.supernet import WidthDepthSpace, grad_norm, gradsign, sample_uniform, snip
@@ -81,12 +81,8 @@ def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def _split(config):
-    x, y = load_digits()
-    order = np.random.default_rng(config.split_seed).permutation(len(y))
-    n_test = int(round(config.test_fraction * len(y)))
-    test, train = order[:n_test], order[n_test:]
-    return (jnp.asarray(x[train]), jnp.asarray(y[train]), jnp.asarray(x[test]),
-            jnp.asarray(y[test]))
+    split = digits_split(config.split_seed, config.test_fraction)
+    return tuple(jnp.asarray(a) for a in (*split["train"], *split["test"]))
 
 
 def _space(config) -> WidthDepthSpace:
@@ -128,7 +124,8 @@ def _train_benchmark(config, workdir, model, archs, data):
         return TrainState.create(params, tx, key, model_state=arch)
 
     def step(state):
-        idx = batch_indices(jax.random.fold_in(state.rng, 1), state.step, len(y_train),
+        # The data order's key is kept apart from the step keys fold_in(rng, step).
+        idx = batch_indices(jax.random.fold_in(state.rng, 2**31 - 1), state.step, len(y_train),
                             config.batch_size)
         loss, grads = jax.value_and_grad(lambda p: _cross_entropy(
             model.apply(p, x_train[idx], state.model_state), y_train[idx]))(state.params)

@@ -56,7 +56,7 @@ import optax
 
 from jaxnets import config as config_lib
 from jaxnets import plots
-from jaxnets.data.small import load_digits
+from jaxnets.data.small import digits_split
 from jaxnets.experiment import Claim, Paper
 from jaxnets.prune.lottery import CONDITIONS, lth_rate, make_round_trainer, run_lottery
 
@@ -111,13 +111,8 @@ class LeNet(nn.Module):
 
 
 def _split(config):
-    x, y = load_digits()
-    order = np.random.default_rng(config.split_seed).permutation(len(y))
-    n_test = int(round(config.test_fraction * len(y)))
-    n_val = int(round(config.val_fraction * len(y)))
-    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
-    return {name: (jnp.asarray(x[i]), jnp.asarray(y[i]))
-            for name, i in (("train", train), ("val", val), ("test", test))}
+    split = digits_split(config.split_seed, config.test_fraction, config.val_fraction)
+    return {name: (jnp.asarray(x), jnp.asarray(y)) for name, (x, y) in split.items()}
 
 
 def _check(config):

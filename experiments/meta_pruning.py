@@ -69,7 +69,7 @@ import optax
 
 from jaxnets import config as config_lib
 from jaxnets import plots
-from jaxnets.data.small import load_digits
+from jaxnets.data.small import digits_split
 from jaxnets.experiment import Claim, Paper
 from jaxnets.models.metanetwork import GraphMetanetwork, params_to_graph, transform_params
 from jaxnets.nn import MLP
@@ -137,12 +137,8 @@ def _check(config) -> None:
 
 
 def _split(config):
-    x, y = load_digits()
-    order = np.random.default_rng(config.split_seed).permutation(len(y))
-    n_test = int(round(config.test_fraction * len(y)))
-    test, train = order[:n_test], order[n_test:]
-    return {"train": (jnp.asarray(x[train]), jnp.asarray(y[train])),
-            "test": (jnp.asarray(x[test]), jnp.asarray(y[test]))}
+    split = digits_split(config.split_seed, config.test_fraction)
+    return {name: (jnp.asarray(x), jnp.asarray(y)) for name, (x, y) in split.items()}
 
 
 def _ce(mlp, variables, x, y):

@@ -37,7 +37,7 @@ import optax
 
 from jaxnets import config as config_lib
 from jaxnets import plots
-from jaxnets.data.small import load_digits
+from jaxnets.data.small import digits_split
 from jaxnets.experiment import Claim, Paper
 from jaxnets.supernet import tas
 from jaxnets.train import TrainState, batch_indices, fit
@@ -77,12 +77,10 @@ def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def _data(config):
-    x, y = load_digits()
-    order = np.random.default_rng(config.split_seed).permutation(len(y))
-    n_test = int(round(config.test_fraction * len(y)))
-    test, train = order[:n_test], order[n_test:]
-    return {"x": jnp.asarray(x[train]), "y": jnp.asarray(y[train]),
-            "x_test": jnp.asarray(x[test]), "y_test": jnp.asarray(y[test])}
+    split = digits_split(config.split_seed, config.test_fraction)
+    (x, y), (x_test, y_test) = split["train"], split["test"]
+    return {"x": jnp.asarray(x), "y": jnp.asarray(y), "x_test": jnp.asarray(x_test),
+            "y_test": jnp.asarray(y_test)}
 
 
 def _weights_tx(config, steps: int) -> optax.GradientTransformation:

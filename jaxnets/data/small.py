@@ -20,6 +20,29 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return (x / 16.0).astype(np.float32), y.astype(np.int32)
 
 
+def digits_split(seed: int, test_fraction: float, val_fraction: float = 0.0
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """`load_digits` cut by one seeded permutation into test, validation and training images.
+
+    The first `round(test_fraction * 1797)` images of `default_rng(seed).permutation` are the
+    test set, the next `round(val_fraction * 1797)` the validation set, the rest training.
+
+    Returns:
+      {"train": (x, y), "test": (x, y)} and, when `val_fraction > 0`, "val".
+    """
+    if not 0.0 < test_fraction < 1.0 or not 0.0 <= val_fraction < 1.0 - test_fraction:
+        raise ValueError(f"need 0 < test_fraction < 1 and 0 <= val_fraction < 1 - test_fraction,"
+                         f" got {test_fraction}, {val_fraction}")
+    x, y = load_digits()
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_test, n_val = int(round(test_fraction * len(y))), int(round(val_fraction * len(y)))
+    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
+             "train": order[n_test + n_val:]}
+    if n_val == 0:
+        del parts["val"]
+    return {name: (x[i], y[i]) for name, i in parts.items()}
+
+
 def load_karate() -> NodeDataset:
     """Zachary's karate club as a node-classification dataset.
 

@@ -6,7 +6,7 @@ from jaxnets.models.factor_moe import (FactorMoE, balance_loss, charlm_to_moe_pa
 from jaxnets.models.metanetwork import (GraphMetanetwork, MLPGraphSpec, graph_spec,
                                         graph_to_params, params_to_graph, transform_params)
 
-__all__ = ["CGS", "CGSConfig", "CGSLayer", "FactorMoE", "GraphMetanetwork", "MLPGraphSpec", "MPNN",
-           "balance_loss", "cgs_fixed_point", "charlm_to_moe_params", "factorise_ffn",
+__all__ = ["CGS", "CGSConfig", "CGSLayer", "FactorMoE", "GraphMetanetwork", "MLPGraphSpec",
+           "MPNN", "balance_loss", "cgs_fixed_point", "charlm_to_moe_params", "factorise_ffn",
            "ffn_flops_per_token", "graph_spec", "graph_to_params", "params_to_graph",
-           "transform_params"]
+           "prior_approximate_loss", "transform_params"]

@@ -24,6 +24,7 @@ __all__ = [
     "FixedPointInfo",
     "NotConvergedError",
     "NotConvergedWarning",
+    "report_nonconvergence",
     "SolverInfo",
     "apply_edge_operator",
     "conjugate_gradient",

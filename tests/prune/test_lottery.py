@@ -9,9 +9,8 @@ import pytest
 
 import experiments.lottery_ticket as lottery_experiment
 from jaxnets import experiment as experiment_lib
-from jaxnets.prune import magnitude_prune, ones_mask
+from jaxnets.prune import density, magnitude_prune, ones_mask, random_mask_like
 from jaxnets.prune.lottery import lth_rate, make_round_trainer
-from jaxnets.prune.masks import density, magnitude_prune, random_mask_like
 
 
 def _params(key=0):

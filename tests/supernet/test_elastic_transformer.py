@@ -6,7 +6,7 @@ import pytest
 
 import supernet_reference as ref
 from jaxnets.nn.elastic import masked_layer_norm
-from jaxnets.nn.elastic_transformer import (ElasticTransformer, TransformerArch,
+from jaxnets.nn.elastic_transformer import (TransformerArch,
                                             lighthubert_ffn_mask)
 from jaxnets.supernet import TransformerSpace, extract_subnet, index_arch, sample_uniform
 
