@@ -78,7 +78,10 @@ MAX_DROP, MIN_MARGIN = 0.01, 0.02   # issue: ticket >= dense - 1 pt at ~21 %; +2
 
 def get_config() -> ml_collections.ConfigDict:
     return config_lib.locked(dict(
-        hidden=(300, 100),               # LeNet-300-100 (paper), output 10
+        architecture="mlp",              # "mlp": LeNet-300-100; "conv": a small Conv-2
+        hidden=(300, 100),               # LeNet-300-100 (paper), output 10; FC widths of conv
+        conv_channels=(32, 32),          # "conv": two 3x3 convolutions, then 2x2 max-pooling
+        conv_rate=0.1,                   # paper's Conv-2/4/6 rate for convolutions
         seeds=(0, 1, 2),
         split_seed=0, val_fraction=0.2, test_fraction=0.2,
         steps=1000, batch_size=60,       # ~55 epochs, as the paper: 50k x 60 on 55k MNIST
@@ -95,6 +98,26 @@ def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config_lib.apply_overrides(config, [
         "hidden=(32, 16)", "seeds=(0, 1)", "steps=40", "eval_every=10", "rounds=2",
         "rewind_step=10"])
+
+
+class ConvNet(nn.Module):
+    """The paper's Conv-2 shape scaled to 8x8 digits: two 3x3 ReLU convolutions (SAME), 2x2
+    max-pooling, ReLU fully connected layers, linear output; Gaussian Glorot init."""
+    channels: tuple[int, ...]
+    hidden: tuple[int, ...]
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x_BxF: jax.Array) -> jax.Array:
+        init = nn.initializers.variance_scaling(1.0, "fan_avg", "normal")
+        side = int(round(x_BxF.shape[-1] ** 0.5))
+        x = x_BxF.reshape(x_BxF.shape[0], side, side, 1)
+        for channels in self.channels:
+            x = nn.relu(nn.Conv(channels, (3, 3), padding="SAME", kernel_init=init)(x))
+        x = nn.max_pool(x, (2, 2), strides=(2, 2)).reshape(x.shape[0], -1)
+        for width in self.hidden:
+            x = nn.relu(nn.Dense(width, kernel_init=init)(x))
+        return nn.Dense(self.num_classes, kernel_init=init)(x)
 
 
 class LeNet(nn.Module):
@@ -118,6 +141,8 @@ def _split(config):
 def _check(config):
     if not 0 < config.match_density <= 1 or not 0 < config.sparse_density <= 1:
         raise ValueError("match_density and sparse_density must be in (0, 1]")
+    if config.architecture not in ("mlp", "conv"):
+        raise ValueError(f"architecture must be 'mlp' or 'conv', got {config.architecture!r}")
     if len(config.seeds) < 1 or config.rounds < 1:
         raise ValueError("need at least one seed and one pruning round")
 
@@ -126,11 +151,12 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     _check(config)
     workdir = pathlib.Path(workdir)
     data = _split(config)
-    model = LeNet(tuple(config.hidden))
+    model = (LeNet(tuple(config.hidden)) if config.architecture == "mlp"
+             else ConvNet(tuple(config.conv_channels), tuple(config.hidden)))
     x0 = data["train"][0][:1]
     init_fn = lambda key: model.init(key, x0)
     rate = lth_rate(jax.eval_shape(init_fn, jax.random.PRNGKey(0)), config.hidden_rate,
-                    config.output_rate)
+                    config.output_rate, conv=config.conv_rate)
     trainer = make_round_trainer(
         model.apply, optax.adam(config.learning_rate), data["train"], data["val"],
         data["test"], steps=config.steps, batch_size=config.batch_size,

@@ -50,22 +50,33 @@ def _natural_key(name: str) -> list:
 
 
 def lth_rate(params: PyTree, hidden: float = 0.2, output: float = 0.1,
-             prunable: Prunable = default_prunable) -> Callable[[str], float]:
-    """The paper's layer-wise rates: `output` for the last prunable layer, `hidden` elsewhere.
+             prunable: Prunable = default_prunable, conv: float | None = None
+             ) -> Callable[[str], float]:
+    """The paper's layer-wise rates: `output` for the last prunable layer, `conv` for
+    convolution kernels (ndim > 2) when given, `hidden` for the other layers.
 
     Frankle & Carbin 2019, Sec. 2: LeNet-300-100 prunes "20 % per iteration" of the hidden
-    layers and "10 % for the output layer" (Figure 2's table; Conv nets 10/20/10 %). The output
-    layer is the last prunable leaf in natural name order (Linear_2 before Linear_10).
+    layers and "10 % for the output layer"; the Conv-2/4/6 networks prune convolutions at 10 %,
+    fully connected layers at 20 % and the output at 10 % (Figure 2's table). The output layer
+    is the last prunable leaf in natural name order (Linear_2 before Linear_10, Dense after
+    Conv).
     """
-    for value in (hidden, output):
+    for value in (hidden, output) + (() if conv is None else (conv,)):
         if not 0.0 <= value < 1.0:
             raise ValueError(f"pruning rates must be in [0, 1), got {value}")
     flat = jax.tree_util.tree_flatten_with_path(params)[0]
-    names = [path_name(p) for p, leaf in flat if prunable(path_name(p), leaf)]
-    if not names:
+    leaves = {path_name(p): leaf for p, leaf in flat if prunable(path_name(p), leaf)}
+    if not leaves:
         raise ValueError("no prunable parameter (by default leaves named 'kernel', ndim >= 2)")
-    last = max(names, key=_natural_key)
-    return lambda name: output if name == last else hidden
+    last = max(leaves, key=_natural_key)
+    convs = {name for name, leaf in leaves.items() if len(leaf.shape) > 2}
+
+    def rate(name: str) -> float:
+        if name == last:
+            return output
+        return conv if conv is not None and name in convs else hidden
+
+    return rate
 
 
 class RoundResult(NamedTuple):

@@ -20,6 +20,16 @@ def _params(key=0):
             "Dense_2": {"kernel": jax.random.normal(k[2], (20, 5)), "bias": jnp.ones(5)}}
 
 
+def test_lth_rates_for_conv_fc_and_output_layers():
+    params = {"Conv_0": {"kernel": jnp.ones((3, 3, 1, 4))}, **_params()}
+    rate = lth_rate(params, conv=0.1)                  # the paper's Conv-2/4/6: 10/20/10 %
+    assert [rate(n) for n in ("Conv_0/kernel", "Dense_0/kernel", "Dense_2/kernel")] == [
+        0.1, 0.2, 0.1]
+    assert lth_rate(params)("Conv_0/kernel") == 0.2    # without conv=, convs count as hidden
+    with pytest.raises(ValueError, match="rates"):
+        lth_rate(params, conv=1.5)
+
+
 def test_jitted_layerwise_pruning_matches_host_magnitude_prune_over_rounds():
     rate = lth_rate(_params())
     assert rate("Dense_2/kernel") == 0.1 and rate("Dense_0/kernel") == 0.2

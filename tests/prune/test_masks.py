@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from jaxnets.prune import (apply_mask, density, layer_densities, magnitude_prune,
-                           masked_optimizer, ones_mask, random_mask_like)
+                           masked_optimizer, ones_mask, random_mask_like, snip_scores)
 
 
 def _params(key=0):
@@ -96,6 +96,29 @@ def test_pruning_is_jittable_and_vmaps_over_seeds():
         one = jax.tree_util.tree_map(lambda x: x[s], params)
         expected = magnitude_prune(one, ones_mask(one), 0.5)
         np.testing.assert_array_equal(masks["out"]["kernel"][s], expected["out"]["kernel"])
+
+
+def test_snip_scores_prune_the_least_sensitive_connections():
+    params = _params()
+    x = jax.random.normal(jax.random.key(3), (16, 20))
+    y = jax.random.normal(jax.random.key(4), (16, 7))
+
+    def loss(p, x, y):
+        h = jnp.tanh(x @ p["hidden"]["kernel"] + p["hidden"]["bias"][None])
+        return jnp.mean((h @ p["out"]["kernel"] + p["out"]["bias"][None] - y) ** 2)
+
+    scores = snip_scores(loss, params, x, y)
+    grad = jax.grad(loss)(params, x, y)["out"]["kernel"]
+    np.testing.assert_allclose(scores["out"]["kernel"],
+                               np.abs(np.asarray(params["out"]["kernel"]) * np.asarray(grad)),
+                               rtol=1e-6)
+    mask = magnitude_prune(params, ones_mask(params), 0.5, scores=scores)
+    kept = np.concatenate([np.asarray(mask[k]["kernel"]).ravel() for k in ("hidden", "out")])
+    s = np.concatenate([np.asarray(scores[k]["kernel"]).ravel() for k in ("hidden", "out")])
+    assert s[kept == 0].max() <= s[kept == 1].min()
+    # a different criterion from magnitude: the masks differ
+    assert not np.array_equal(np.asarray(mask["hidden"]["kernel"]), np.asarray(
+        magnitude_prune(params, ones_mask(params), 0.5)["hidden"]["kernel"]))
 
 
 def test_bad_inputs_are_errors():
