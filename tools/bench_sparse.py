@@ -20,24 +20,12 @@ import argparse
 import json
 import os
 import pathlib
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import sparse
 
-
-def _time(fn, repeats: int) -> tuple[float, float]:
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    compile_s = time.perf_counter() - start
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        runs.append(time.perf_counter() - start)
-    return compile_s, statistics.median(runs)
+from _timing import time_call  # tools/_timing.py (the script folder is on sys.path)
 
 
 def _layer(size: int, batch: int, sparsity: float, key: jax.Array):
@@ -73,7 +61,7 @@ def bench_size(size: int, batch: int, sparsity: float, repeats: int) -> dict:
                      ("bcoo_forward", lambda: bcoo_fwd(w_sp.data, w_sp.indices, x)),
                      ("masked_train_step", lambda: masked_step(w, m)),
                      ("bcoo_train_step", lambda: bcoo_step(w_sp.data, w_sp.indices))):
-        compile_s, median_s = _time(fn, repeats)
+        compile_s, median_s = time_call(fn, repeats)
         out[f"{name}_compile_s"] = compile_s
         out[f"{name}_ms"] = 1e3 * median_s
     out["forward_bcoo_over_masked"] = out["bcoo_forward_ms"] / out["masked_forward_ms"]

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -28,17 +26,7 @@ import optax
 from jaxnets.supernet import TransformerSpace, build_supernet_step, index_arch, sample_uniform
 from jaxnets.train import TrainState
 
-
-def _time(fn, repeats: int) -> tuple[float, float]:
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    compile_s = time.perf_counter() - start
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        runs.append(time.perf_counter() - start)
-    return compile_s, statistics.median(runs)
+from _timing import time_call  # tools/_timing.py (the script folder is on sys.path)
 
 
 def main() -> None:
@@ -62,8 +50,8 @@ def main() -> None:
     batched = jax.jit(jax.vmap(lambda p, a: model.apply(p, x, a), in_axes=(None, 0)))
     single = jax.jit(lambda p, a: model.apply(p, x, a))
 
-    vmap_compile, vmap_median = _time(lambda: batched(params, archs), args.repeats)
-    loop_compile, loop_median = _time(lambda: [single(params, a) for a in singles], args.repeats)
+    vmap_compile, vmap_median = time_call(lambda: batched(params, archs), args.repeats)
+    loop_compile, loop_median = time_call(lambda: [single(params, a) for a in singles], args.repeats)
     result = {
         "k": args.k, "batch": args.batch, "seq": args.seq, "device": str(jax.devices()[0]),
         "load_average_1min": os.getloadavg()[0],
@@ -99,8 +87,8 @@ def _bench_training(model, space, params, x, args) -> dict:
             s, _ = alone(s)
         return s
 
-    vmap_compile, vmap_median = _time(lambda: together(state)[0], args.repeats)
-    loop_compile, loop_median = _time(separate, args.repeats)
+    vmap_compile, vmap_median = time_call(lambda: together(state)[0], args.repeats)
+    loop_compile, loop_median = time_call(separate, args.repeats)
     return {
         "train_k": args.train_k,
         "train_vmap_compile_s": vmap_compile, "train_vmap_step_ms": 1e3 * vmap_median,
