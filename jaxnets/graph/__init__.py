@@ -9,6 +9,9 @@ functions.
 """
 from jraph import GraphsTuple, batch, unbatch
 
+from jaxnets.graph.neighbors import (
+    PaddedAdjacency, PairNeighborhoods, common_neighbor_count, gather_sum, padded_adjacency,
+    pair_neighborhoods, walk_counts)
 from jaxnets.graph.normalize import gcn_norm, gcn_preprocess, random_walk_norm, symmetric_norm
 from jaxnets.graph.padding import (
     PaddingBudget, edge_mask, graph_mask, node_mask, pad_graph, padding_budget, unpad_graph,
@@ -21,7 +24,8 @@ from jaxnets.graph.structure import (
 from jaxnets.graph.validate import GraphError, check_graph, checked, graph_checks_enabled
 
 __all__ = [
-    "BCOO", "GraphError", "GraphsTuple", "PaddingBudget", "add_self_loops", "batch",
+    "BCOO", "GraphError", "GraphsTuple", "PaddedAdjacency", "PaddingBudget", "PairNeighborhoods",
+    "common_neighbor_count", "gather_sum", "padded_adjacency", "pair_neighborhoods", "walk_counts", "add_self_loops", "batch",
     "check_graph", "checked", "degree", "edge_mask", "gcn_norm", "gcn_preprocess",
     "get_fully_connected_graph", "graph_checks_enabled", "graph_mask", "in_degree", "is_self_loop",
     "is_sparse", "node_mask", "out_degree", "pad_graph", "padding_budget", "propagate",

@@ -1,0 +1,220 @@
+"""Neighbour sets of node pairs and k-hop walk counts, without a dense N x N adjacency.
+
+The link predictors of NCN/NCNC (Wang, Yang & Zhang, ICLR 2024) and the Topological
+Concentration of Wang et al. (ICLR 2024) read, for a batch of node pairs (i, j), the sets
+``N(i) ∩ N(j)`` (common neighbours), ``N(i) \\ N(j)`` and ``N(j) \\ N(i)`` (NCNC's completion), and
+k-step walk counts ``(A^k)_{i·}``. Here the graph is a *padded sorted adjacency*: row i holds
+i's neighbours in ascending order, padded with the sentinel N up to the maximum degree D. Pair
+queries are then a gather of two rows and a ``searchsorted`` per entry — O(B · D log D), jittable
+with static shapes, and memory O(N · D) instead of O(N^2).
+
+Every row entry also carries the id of its undirected edge (the row of the ``[M, 2]`` pair list
+the adjacency was built from), so target-link removal (NCN §4.2: the training batch's own edges
+are hidden from the model) is a boolean mask over edge ids, applied inside ``jit``.
+"""
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_DENSE_ROWS_LIMIT = 1 << 25  # B * N entries up to which pair aggregations scatter into dense rows
+
+
+class PaddedAdjacency(NamedTuple):
+    """Sorted neighbour lists of an undirected graph, padded to the maximum degree.
+
+    Attributes:
+      neighbors_NxD: int32 neighbour ids, ascending per row, padded with ``num_nodes``.
+      edge_ids_NxD: int32 id of the undirected edge (row of the pair list) behind each entry,
+        padded with ``num_edges``.
+      degree_N: int32 number of real entries per row.
+    """
+
+    neighbors_NxD: jax.Array
+    edge_ids_NxD: jax.Array
+    degree_N: jax.Array
+
+    @property
+    def num_nodes(self) -> int:
+        return self.neighbors_NxD.shape[0]
+
+    @property
+    def max_degree(self) -> int:
+        return self.neighbors_NxD.shape[1]
+
+
+def padded_adjacency(pairs_Mx2: Any, num_nodes: int) -> PaddedAdjacency:
+    """Builds the padded sorted adjacency of an undirected graph (host-side, numpy).
+
+    Args:
+      pairs_Mx2: [M, 2] int undirected edges (each pair once; either orientation; no
+        duplicates, no self-loops — e.g. ``LinkSplit.train_pos``).
+      num_nodes: N.
+
+    Returns:
+      A ``PaddedAdjacency`` with D = max degree (at least 1).
+    """
+    pairs = np.asarray(pairs_Mx2, np.int64)
+    if pairs.ndim != 2 or pairs.shape[1] != 2:
+        raise ValueError(f"pairs_Mx2 must be an [M, 2] array, got shape {pairs.shape}")
+    n, m = int(num_nodes), pairs.shape[0]
+    if m and (pairs.min() < 0 or pairs.max() >= n):
+        raise ValueError(f"pair endpoints must lie in [0, {n}), got [{pairs.min()}, {pairs.max()}]")
+    if m and np.any(pairs[:, 0] == pairs[:, 1]):
+        raise ValueError("pairs_Mx2 holds self-loops; a neighbour set never contains its node")
+    canon = np.sort(pairs, axis=1)
+    if np.unique(canon[:, 0] * n + canon[:, 1]).size != m:
+        raise ValueError("pairs_Mx2 holds duplicate undirected edges")
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    eids = np.concatenate([np.arange(m), np.arange(m)])
+    order = np.lexsort((cols, rows))
+    rows, cols, eids = rows[order], cols[order], eids[order]
+    degree = np.bincount(rows, minlength=n)
+    width = max(int(degree.max(initial=0)), 1)
+    start = np.concatenate([[0], np.cumsum(degree)[:-1]])
+    slot = np.arange(rows.size) - start[rows]
+    neighbors = np.full((n, width), n, np.int32)
+    edge_ids = np.full((n, width), m, np.int32)
+    neighbors[rows, slot] = cols
+    edge_ids[rows, slot] = eids
+    return PaddedAdjacency(jnp.asarray(neighbors), jnp.asarray(edge_ids),
+                           jnp.asarray(degree.astype(np.int32)))
+
+
+def _rows(adj: PaddedAdjacency, nodes_B: jax.Array,
+          removed_edges_M: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+    """Neighbour ids [B, D] of ``nodes_B``, with removed or padding entries set to the sentinel."""
+    ids = adj.neighbors_NxD[nodes_B]
+    valid = ids < adj.num_nodes
+    if removed_edges_M is not None:
+        eids = adj.edge_ids_NxD[nodes_B]
+        padded = jnp.concatenate([removed_edges_M.astype(bool), jnp.ones((1,), bool)])
+        valid = valid & ~padded[eids]
+    return jnp.where(valid, ids, adj.num_nodes), valid
+
+
+def _member(query_BxD: jax.Array, rows_BxD: jax.Array) -> jax.Array:
+    """query[b, d] in rows[b, :] for sorted rows (sentinel entries sort last)."""
+    pos = jax.vmap(lambda row, q: jnp.searchsorted(row, q))(rows_BxD, query_BxD)
+    pos = jnp.minimum(pos, rows_BxD.shape[1] - 1)
+    return jnp.take_along_axis(rows_BxD, pos, axis=1) == query_BxD
+
+
+class PairNeighborhoods(NamedTuple):
+    """Neighbour sets of a batch of pairs (i, j), as ids with membership masks.
+
+    Attributes:
+      ids_i_BxD: neighbours of i (sentinel N where not a neighbour).
+      ids_j_BxD: neighbours of j.
+      common_BxD: mask over ``ids_i``: in N(i) ∩ N(j).
+      only_i_BxD: mask over ``ids_i``: in N(i) \\ N(j), excluding j itself.
+      only_j_BxD: mask over ``ids_j``: in N(j) \\ N(i), excluding i itself.
+    """
+
+    ids_i_BxD: jax.Array
+    ids_j_BxD: jax.Array
+    common_BxD: jax.Array
+    only_i_BxD: jax.Array
+    only_j_BxD: jax.Array
+
+
+def pair_neighborhoods(adj: PaddedAdjacency, i_B: Any, j_B: Any,
+                       removed_edges_M: Any = None) -> PairNeighborhoods:
+    """Common and exclusive neighbours of node pairs (NCN eq. 6, NCNC eq. 8).
+
+    Args:
+      adj: padded sorted adjacency.
+      i_B: [B] int first nodes.
+      j_B: [B] int second nodes.
+      removed_edges_M: optional [M] bool over the adjacency's undirected edges; True hides the
+        edge from both endpoints' rows (target-link removal).
+
+    Returns:
+      ``PairNeighborhoods``.
+    """
+    i_B, j_B = jnp.asarray(i_B), jnp.asarray(j_B)
+    if i_B.ndim != 1 or i_B.shape != j_B.shape:
+        raise ValueError(f"i_B and j_B must be 1-d of equal length, got {i_B.shape}, {j_B.shape}")
+    removed = None if removed_edges_M is None else jnp.asarray(removed_edges_M)
+    if removed is not None and removed.ndim != 1:
+        raise ValueError(f"removed_edges_M must be a 1-d mask over the M undirected edges, got "
+                         f"shape {removed.shape}")
+    ids_i, valid_i = _rows(adj, i_B, removed)
+    ids_j, valid_j = _rows(adj, j_B, removed)
+    sorted_i, sorted_j = jnp.sort(ids_i, axis=1), jnp.sort(ids_j, axis=1)
+    in_j = _member(ids_i, sorted_j) & valid_i
+    in_i = _member(ids_j, sorted_i) & valid_j
+    only_i = valid_i & ~in_j & (ids_i != j_B[:, None])
+    only_j = valid_j & ~in_i & (ids_j != i_B[:, None])
+    return PairNeighborhoods(ids_i, ids_j, in_j, only_i, only_j)
+
+
+def common_neighbor_count(adj: PaddedAdjacency, i_B: Any, j_B: Any,
+                          removed_edges_M: Any = None) -> jax.Array:
+    """|N(i) ∩ N(j)| per pair: the CN heuristic (Liben-Nowell & Kleinberg, 2007). [B] int32."""
+    return jnp.sum(pair_neighborhoods(adj, i_B, j_B, removed_edges_M).common_BxD, axis=1,
+                   dtype=jnp.int32)
+
+
+def gather_sum(ids_BxD: jax.Array, weights_BxD: jax.Array, x_NxF: jax.Array) -> jax.Array:
+    """``out[b] = Σ_d weights[b, d] · x[ids[b, d]]`` (sentinel ids N contribute nothing).
+
+    Scatters the weights into dense [B, N] rows and multiplies by ``x`` when B · N is small (one
+    matmul, no [B, D, F] gather); otherwise gathers rows of ``x``.
+
+    Args:
+      ids_BxD: int ids in [0, N] (N = sentinel).
+      weights_BxD: float weights (0 where an entry should not count).
+      x_NxF: node features.
+
+    Returns:
+      [B, F].
+    """
+    b, d = ids_BxD.shape
+    n = x_NxF.shape[0]
+    w = weights_BxD.astype(x_NxF.dtype)
+    if b * n <= _DENSE_ROWS_LIMIT:
+        rows = jnp.zeros((b, n), x_NxF.dtype).at[jnp.arange(b)[:, None], ids_BxD].add(
+            w, mode="drop")
+        return rows @ x_NxF
+    x_pad = jnp.concatenate([x_NxF, jnp.zeros((1, x_NxF.shape[1]), x_NxF.dtype)])
+    return jnp.einsum("bd,bdf->bf", w, x_pad[ids_BxD])
+
+
+def walk_counts(senders_E: Any, receivers_E: Any, num_nodes: int, sources_B: Any,
+                num_hops: int, edge_weight_E: Any = None) -> jax.Array:
+    """Rows of A, A^2, ..., A^K for a batch of source nodes: the number of k-step walks i -> v.
+
+    ``A[u, v] = Σ`` weights of edges u -> v; row k of the result is ``e_i^T A^{k+1}``, computed by
+    K propagations of one-hot rows with ``segment_sum`` (O(K · E · B), memory O(B · N)).
+
+    Args:
+      senders_E: [E] int.
+      receivers_E: [E] int.
+      num_nodes: N.
+      sources_B: [B] int source nodes.
+      num_hops: K >= 1.
+      edge_weight_E: optional [E] weights.
+
+    Returns:
+      [K, B, N] float32 walk counts.
+    """
+    if num_hops < 1:
+        raise ValueError(f"num_hops must be >= 1, got {num_hops}")
+    s, r = jnp.asarray(senders_E), jnp.asarray(receivers_E)
+    w = jnp.ones(s.shape, jnp.float32) if edge_weight_E is None else jnp.asarray(
+        edge_weight_E, jnp.float32)
+    src = jnp.asarray(sources_B)
+    x_NxB = jnp.zeros((num_nodes, src.shape[0]), jnp.float32).at[src, jnp.arange(src.shape[0])
+                                                                ].set(1.0)
+
+    def hop(x, _):
+        x = jax.ops.segment_sum(w[:, None] * x[s], r, num_nodes)
+        return x, x.T
+
+    _, counts = jax.lax.scan(hop, x_NxB, None, length=num_hops)
+    return counts

@@ -1,0 +1,81 @@
+"""Common / exclusive neighbours and walk counts against dense-adjacency references."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnets.graph import neighbors as nb
+
+
+def _random_pairs(rng, n, m):
+    iu = np.stack(np.triu_indices(n, 1), axis=1)
+    pick = rng.choice(len(iu), size=m, replace=False)
+    pairs = iu[pick]
+    flip = rng.random(m) < 0.5  # either orientation is accepted
+    pairs[flip] = pairs[flip][:, ::-1]
+    return pairs
+
+
+def _dense(pairs, n, removed=None):
+    a = np.zeros((n, n), bool)
+    keep = np.ones(len(pairs), bool) if removed is None else ~removed
+    a[pairs[keep, 0], pairs[keep, 1]] = True
+    a[pairs[keep, 1], pairs[keep, 0]] = True
+    return a
+
+
+def test_pair_neighborhoods_match_dense_reference(rng):
+    n, m = 40, 150
+    pairs = _random_pairs(rng, n, m)
+    adj = nb.padded_adjacency(pairs, n)
+    i, j = rng.integers(0, n, size=64), rng.integers(0, n, size=64)
+    removed = rng.random(m) < 0.3
+    for rem in (None, removed):
+        a = _dense(pairs, n, rem)
+        out = jax.jit(nb.pair_neighborhoods)(adj, i, j, None if rem is None else jnp.asarray(rem))
+        x = rng.normal(size=(n, 3)).astype(np.float32)
+        for name, ids, mask, want in [
+            ("common", out.ids_i_BxD, out.common_BxD, a[i] & a[j]),
+            ("only_i", out.ids_i_BxD, out.only_i_BxD, a[i] & ~a[j] & (np.arange(n) != j[:, None])),
+            ("only_j", out.ids_j_BxD, out.only_j_BxD, a[j] & ~a[i] & (np.arange(n) != i[:, None])),
+        ]:
+            got = np.zeros((64, n + 1), bool)
+            np.put_along_axis(got, np.asarray(ids), np.asarray(mask), axis=1)
+            np.testing.assert_array_equal(got[:, :n], want, err_msg=name)
+            np.testing.assert_allclose(nb.gather_sum(ids, mask, jnp.asarray(x)),
+                                       want.astype(np.float32) @ x, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(nb.common_neighbor_count(adj, i, j, rem),
+                                      (a[i] & a[j]).sum(1))
+
+
+def test_gather_sum_paths_agree(rng, monkeypatch):
+    pairs = _random_pairs(rng, 30, 90)
+    adj = nb.padded_adjacency(pairs, 30)
+    out = nb.pair_neighborhoods(adj, rng.integers(0, 30, 16), rng.integers(0, 30, 16))
+    x = jnp.asarray(rng.normal(size=(30, 4)).astype(np.float32))
+    dense = nb.gather_sum(out.ids_i_BxD, out.common_BxD, x)
+    monkeypatch.setattr(nb, "_DENSE_ROWS_LIMIT", 0)
+    np.testing.assert_allclose(nb.gather_sum(out.ids_i_BxD, out.common_BxD, x), dense,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_padded_adjacency_rejects_bad_pairs():
+    with pytest.raises(ValueError, match="self-loops"):
+        nb.padded_adjacency(np.array([[0, 1], [2, 2]]), 3)
+    with pytest.raises(ValueError, match="duplicate"):
+        nb.padded_adjacency(np.array([[0, 1], [1, 0]]), 3)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        nb.padded_adjacency(np.array([[0, 3]]), 3)
+
+
+def test_walk_counts_are_matrix_powers(rng, ref):
+    s, r = ref.random_edges(rng, 12, 40)
+    w = rng.uniform(0.5, 2.0, size=40).astype(np.float32)
+    a = np.zeros((12, 12))
+    np.add.at(a, (s, r), w)  # A[u, v]: weight of u -> v
+    src = np.array([0, 3, 7, 3])
+    counts = nb.walk_counts(s, r, 12, src, 3, w)
+    power = np.eye(12)
+    for k in range(3):
+        power = power @ a
+        np.testing.assert_allclose(counts[k], power[src], rtol=1e-5, atol=1e-5)
