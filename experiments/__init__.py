@@ -27,6 +27,8 @@ _MODULES: dict[str, str] = {
     "g2gnet": "g2gnet",
     "factor_moe": "factor_moe",
     "sparsing_law": "sparsing_law",
+    "robust_fidelity": "robust_fidelity",
+    "powerlaw_degrees": "powerlaw_degrees",
 }
 
 
