@@ -42,10 +42,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from jaxnets import report
 
-    for name in args.only or ():
+    from_runs = {}
+    for item in args.from_run or ():
+        name, sep, workdir = item.partition("=")
+        if not sep or not workdir:
+            print(f"--from-run expects NAME=WORKDIR, got {item!r}", file=sys.stderr)
+            return 2
+        from_runs[name] = workdir
+    for name in [*(args.only or ()), *from_runs]:
         experiments.get(name)  # unknown names fail before anything runs
-    entries = report.build_report(args.only, quick=args.quick, root=args.root)
-    ran = args.only or experiments.names()
+    entries = report.build_report(args.only, quick=args.quick, root=args.root,
+                                  from_runs=from_runs)
+    ran = [*from_runs, *(args.only or ([] if from_runs else experiments.names()))]
     failed = [n for n in ran if entries[n]["status"] != "pass"]
     for name in ran:
         print(f"{name}: {entries[name]['status']}  {entries[name]['claim']}")
@@ -68,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="smoke-test configs (not reproductions)")
     rep.add_argument("--only", nargs="+", metavar="NAME", help="only these experiments")
     rep.add_argument("--root", default=".", help="repository root to write REPORT.md into")
+    rep.add_argument("--from-run", action="append", metavar="NAME=WORKDIR",
+                     help="take a finished run's results.json instead of rerunning NAME")
     rep.set_defaults(func=_cmd_report)
     return parser
 

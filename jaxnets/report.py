@@ -15,6 +15,7 @@ import traceback
 from typing import Sequence
 
 import experiments
+from jaxnets import config as config_lib
 from jaxnets import experiment as experiment_lib
 
 TABLE_START = "<!-- paper-table:start -->"
@@ -53,6 +54,42 @@ def _run_one(name: str, quick: bool, runs_dir: pathlib.Path, reports_dir: pathli
         plot=plot,
     )
     return entry
+
+
+def entry_from_run(name: str, workdir: str | pathlib.Path, reports_dir: pathlib.Path) -> dict:
+    """A report entry from a finished run's `results.json`, without running it again.
+
+    A long reproduction run elsewhere (`jaxnets run NAME --workdir W`) enters the report as it
+    is. Its mode is "full" when it used the experiment's full config unchanged, "quick" for the
+    smoke-test config, and "custom" otherwise (overrides), so the report never passes off a
+    changed config as the paper's protocol.
+
+    Raises:
+      FileNotFoundError: the run has no results.json (unfinished or wrong folder).
+      ValueError: the run belongs to another experiment.
+    """
+    workdir = pathlib.Path(workdir)
+    path = workdir / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: the run is unfinished or the folder is wrong")
+    record = json.loads(path.read_text())
+    module = experiments.get(name)
+    if record.get("experiment") != experiments._MODULES[name]:
+        raise ValueError(f"{workdir} holds a run of {record.get('experiment')!r}, not {name!r}")
+    full = experiment_lib.build_config(module)
+    quick = experiment_lib.build_config(module, quick=True)
+    mode = {config_lib.config_hash(full): "full",
+            config_lib.config_hash(quick): "quick"}.get(record.get("config_hash"), "custom")
+    claim = record["claim"]
+    plot = None
+    if claim.get("plot") and (workdir / claim["plot"]).exists():
+        reports_dir.mkdir(parents=True, exist_ok=True)
+        plot = f"{name}{'-quick' if mode == 'quick' else ''}{pathlib.Path(claim['plot']).suffix}"
+        shutil.copyfile(workdir / claim["plot"], reports_dir / plot)
+    date = datetime.date.fromtimestamp(path.stat().st_mtime).isoformat()
+    return {"name": name, "paper": module.PAPER.title, "mode": mode, "date": date,
+            "status": "pass" if claim["passed"] else "fail", "claim": claim["text"],
+            "paper_value": claim["paper"], "ours": claim["ours"], "plot": plot}
 
 
 def _status_word(entry: dict | None) -> str:
@@ -115,8 +152,15 @@ def build_report(
     *,
     quick: bool = False,
     root: str | pathlib.Path = ".",
+    from_runs: dict[str, str | pathlib.Path] | None = None,
 ) -> dict[str, dict]:
     """Runs the named experiments (all by default) and rewrites the report files under `root`.
+
+    Args:
+      names: experiments to run; None runs all of them unless `from_runs` is given.
+      quick: smoke-test configs.
+      root: repository root.
+      from_runs: experiment name -> folder of a finished run to take as it is (not rerun).
 
     Returns:
       The merged entries of reports/report.json, by experiment name.
@@ -125,7 +169,10 @@ def build_report(
     reports_dir = root / "reports"
     store = reports_dir / "report.json"
     entries: dict[str, dict] = json.loads(store.read_text()) if store.exists() else {}
-    for name in names or experiments.names():
+    from_runs = dict(from_runs or {})
+    for name, workdir in from_runs.items():
+        entries[name] = entry_from_run(name, workdir, reports_dir)
+    for name in names if names is not None else ([] if from_runs else experiments.names()):
         entries[name] = _run_one(name, quick, root / "runs" / "report", reports_dir)
     reports_dir.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
@@ -134,4 +181,4 @@ def build_report(
     return entries
 
 
-__all__ = ["build_report", "paper_table", "update_readme"]
+__all__ = ["build_report", "entry_from_run", "paper_table", "update_readme"]
