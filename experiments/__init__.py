@@ -27,6 +27,9 @@ _MODULES: dict[str, str] = {
     "g2gnet": "g2gnet",
     "factor_moe": "factor_moe",
     "sparsing_law": "sparsing_law",
+    "ncn": "ncn",
+    "topo_concentration": "topo_concentration",
+    "fastrp": "fastrp",
     "robust_fidelity": "robust_fidelity",
     "powerlaw_degrees": "powerlaw_degrees",
 }

@@ -1,0 +1,177 @@
+"""NCN / NCNC (Wang, Yang & Zhang, ICLR 2024): the mechanism against dense brute force, and a
+smoke run of the experiment."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnets.graph.neighbors import padded_adjacency
+from jaxnets.models.ncn import (NCNEncoder, NCNModel, NCNPredictor, calibrate_probability,
+                                puregcn_propagate)
+from jaxnets.train.link_train import link_bce_loss, uniform_negatives
+
+N, F = 12, 6
+
+
+def _graph(seed=0, num_pairs=24):
+    rng = np.random.default_rng(seed)
+    pairs = set()
+    while len(pairs) < num_pairs:
+        a, b = rng.integers(0, N, 2)
+        if a != b:
+            pairs.add((min(a, b), max(a, b)))
+    pairs = np.array(sorted(pairs), np.int32)
+    dense = np.zeros((N, N), np.float32)
+    dense[pairs[:, 0], pairs[:, 1]] = dense[pairs[:, 1], pairs[:, 0]] = 1.0
+    return pairs, dense
+
+
+def _dense_without(pairs, removed):
+    dense = np.zeros((N, N), np.float32)
+    keep = pairs[~removed]
+    dense[keep[:, 0], keep[:, 1]] = dense[keep[:, 1], keep[:, 0]] = 1.0
+    return dense
+
+
+def _predictor(kind, **kw):
+    return NCNPredictor(kind=kind, hidden=F, dropout=0.0, edge_dropout=0.0, use_xlin=False,
+                        test_cap=-1, **kw)
+
+
+def _xcn(pred, params, h, adj, i, j, removed=None):
+    _, state = pred.apply(params, h, adj, i, j, removed, True, mutable=["intermediates"])
+    inter = state["intermediates"]
+    return np.asarray(inter["xcn"][0]), inter
+
+
+def _all_pairs():
+    i, j = np.triu_indices(N, 1)
+    return jnp.asarray(i, jnp.int32), jnp.asarray(j, jnp.int32)
+
+
+def test_ncn_representation_matches_dense_common_neighbour_sum():
+    pairs, dense = _graph()
+    adj = padded_adjacency(pairs, N)
+    h = jax.random.normal(jax.random.PRNGKey(0), (N, F))
+    i, j = _all_pairs()
+    pred = _predictor("ncn")
+    params = pred.init(jax.random.PRNGKey(1), h, adj, i[:2], j[:2])
+    xcn, _ = _xcn(pred, params, h, adj, i, j)
+    ref = (dense[np.asarray(i)] * dense[np.asarray(j)]) @ np.asarray(h)  # eq. 6
+    np.testing.assert_allclose(xcn, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_target_link_removal_hides_exactly_the_batch_edges():
+    pairs, _ = _graph(1)
+    adj = padded_adjacency(pairs, N)
+    removed = np.zeros(len(pairs), bool)
+    removed[[0, 3, 7]] = True
+    dense = _dense_without(pairs, removed)
+    h = jax.random.normal(jax.random.PRNGKey(0), (N, F))
+    i, j = _all_pairs()
+    pred = _predictor("ncn")
+    params = pred.init(jax.random.PRNGKey(1), h, adj, i[:2], j[:2])
+    xcn, _ = _xcn(pred, params, h, adj, i, j, jnp.asarray(removed))
+    ref = (dense[np.asarray(i)] * dense[np.asarray(j)]) @ np.asarray(h)
+    np.testing.assert_allclose(xcn, ref, rtol=1e-5, atol=1e-5)
+    # The encoder sees the same graph: removed edges get weight 0.
+    graph = {"senders": jnp.asarray(np.r_[pairs[:, 0], pairs[:, 1]]),
+             "receivers": jnp.asarray(np.r_[pairs[:, 1], pairs[:, 0]]),
+             "edge_ids": jnp.asarray(np.r_[np.arange(len(pairs)), np.arange(len(pairs))])}
+    model = NCNModel(NCNEncoder(hidden=F, xdp=0.0, gnndp=0.0, tdp=0.0, jk=False),
+                     _predictor("ncn"))
+    x = jax.random.normal(jax.random.PRNGKey(2), (N, 5))
+    mp = model.init(jax.random.PRNGKey(3), x, graph, adj, i[:2], j[:2])
+    enc = np.asarray(model.apply(mp, x, graph, jnp.asarray(removed), method=NCNModel.encode))
+    lin = np.asarray(x) @ np.asarray(mp["params"]["encoder"]["kernel"])
+    norm = 1.0 / np.sqrt(1.0 + dense.sum(1))[:, None]
+    ref_enc = norm * (dense @ (norm * lin) + norm * lin)  # puregcn on the reduced graph
+    np.testing.assert_allclose(enc, ref_enc, rtol=1e-4, atol=1e-5)
+
+
+def test_puregcn_propagate_matches_dense():
+    pairs, dense = _graph(2)
+    x = np.random.default_rng(0).normal(size=(N, 3)).astype(np.float32)
+    s, r = np.r_[pairs[:, 0], pairs[:, 1]], np.r_[pairs[:, 1], pairs[:, 0]]
+    out = puregcn_propagate(jnp.asarray(x), jnp.asarray(s), jnp.asarray(r),
+                            jnp.ones(s.shape, jnp.float32))
+    n = (1.0 + dense.sum(1)) ** -0.5
+    np.testing.assert_allclose(out, n[:, None] * (dense @ (n[:, None] * x) + n[:, None] * x),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_ncnc_completion_matches_dense_reference():
+    pairs, dense = _graph(3, num_pairs=28)
+    adj = padded_adjacency(pairs, N)
+    h = jax.random.normal(jax.random.PRNGKey(0), (N, F))
+    i, j = _all_pairs()
+    calib = dict(alpha=0.9, scale=4.3, offset=0.1, pt=0.75)
+    ncnc, ncn = _predictor("ncnc", **calib), _predictor("ncn", **calib)
+    params = ncnc.init(jax.random.PRNGKey(1), h, adj, i[:2], j[:2])
+    xcn, _ = _xcn(ncnc, params, h, adj, i, j)
+    hn, a = np.asarray(h), dense
+    ref = np.zeros((len(i), F), np.float32)
+    for b, (u, v) in enumerate(zip(np.asarray(i), np.asarray(j))):
+        ref[b] = (a[u] * a[v]) @ hn
+        for src, dst in ((u, v), (v, u)):  # k in N(src) \ N(dst), k != dst: p(dst, k) x_k
+            ks = [k for k in range(N) if a[src, k] and not a[dst, k] and k != dst]
+            if ks:
+                s = ncn.apply(params, h, adj, jnp.full((len(ks),), dst, jnp.int32),
+                              jnp.asarray(ks, jnp.int32))
+                p = np.asarray(calibrate_probability(s, **calib))
+                ref[b] += p @ hn[ks]
+    np.testing.assert_allclose(xcn, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_calibration_formula_and_cn0_ignores_graph():
+    p = calibrate_probability(jnp.array([2.8, 10.0]), alpha=1.0, scale=4.3, offset=2.8, pt=0.75)
+    np.testing.assert_allclose(p[0], 0.75 * 0.5 / (0.75 * 0.5 + 0.5), rtol=1e-6)
+    assert 0.74 < float(p[1]) <= 1.0
+    pairs, _ = _graph()
+    h = jax.random.normal(jax.random.PRNGKey(0), (N, F))
+    i, j = _all_pairs()
+    cn0 = _predictor("cn0")
+    params = cn0.init(jax.random.PRNGKey(1), h, padded_adjacency(pairs, N), i[:2], j[:2])
+    a = cn0.apply(params, h, padded_adjacency(pairs, N), i, j)
+    b = cn0.apply(params, h, padded_adjacency(pairs[:3], N), i, j)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bad_input_and_negatives():
+    pairs, _ = _graph()
+    adj = padded_adjacency(pairs, N)
+    h = jnp.zeros((N, F))
+    pred = _predictor("ncn")
+    with pytest.raises(ValueError, match="kind"):
+        _predictor("gae").init(jax.random.PRNGKey(0), h, adj, jnp.array([0]), jnp.array([1]))
+    with pytest.raises(ValueError, match="equal length"):
+        pred.init(jax.random.PRNGKey(0), h, adj, jnp.array([0, 1]), jnp.array([1]))
+    with pytest.raises(ValueError, match="rows"):
+        pred.init(jax.random.PRNGKey(0), jnp.zeros((N + 1, F)), adj, jnp.array([0]),
+                  jnp.array([1]))
+    neg = np.asarray(uniform_negatives(jax.random.PRNGKey(0), 500, 7))
+    assert neg.min() >= 0 and neg.max() < 7 and np.all(neg[:, 0] != neg[:, 1])
+    loss = link_bce_loss(jnp.array([0.0, 5.0]), jnp.array([0.0, 9.0]), jnp.array([True, False]))
+    np.testing.assert_allclose(loss, 2 * np.log(2.0), rtol=1e-6)
+
+
+def test_ncn_experiment_smoke(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("JAXNETS_DATA", str(data_root))
+    import experiments.ncn as m
+    from jaxnets import experiment as e
+    config = e.build_config(m, ["models=('ncnc',)"], quick=True)
+    results, claim = e.run_experiment(m, config, tmp_path / "run")
+    assert len(results["ncnc_test_hits@100"]) == 1
+    assert 0.0 <= results["ncnc_test_hits@100_mean"] <= 100.0
+    assert results["cn_test_hits@100_mean"] > 10.0  # the CN heuristic is far above chance
+    assert (tmp_path / "run" / "ncn_hits.png").exists()
+    assert "Cora" in claim.text or "Cora" in claim.paper
+
+
+@pytest.mark.slow
+def test_ncn_full_reproduction(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("JAXNETS_DATA", str(data_root))
+    import experiments.ncn as m
+    from jaxnets import experiment as e
+    _, claim = e.run_experiment(m, e.build_config(m), tmp_path / "run")
+    assert claim.passed, claim.text
