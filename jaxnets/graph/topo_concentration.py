@@ -19,13 +19,22 @@ and ``TC_i = mean_{j ∈ N'(i)} I(i, j)`` over a neighbour set N'(i): the traini
 common neighbour). Computed exactly from walk-count rows (``neighbors.walk_counts``) of both
 endpoints of a batch of pairs at a time: memory O(K · B · N), no N x N matrix.
 
-**ATC** (paper §3.4; its formula was not available to us, so this is our reconstruction, stated
-here so it can be checked against the PDF): set intersections are replaced by inner products of
-propagated random vectors. With ``R ∈ R^{N×d}``, ``R_ij ~ N(0, 1/d)`` and
-``Z = Σ_{k=1..K} β^{k-1} Â^k R``, ``E[Z_i · Z_j] = Σ_{k1,k2} β^{k1+k2-2} Σ_v Â^{k1}_{iv} Â^{k2}_{jv}``,
-the weighted overlap of i's and j's computation trees, and ``ATC_i = Z_i · mean_{j∈N'(i)} Z_j``
-costs O(K · E · d) for all nodes. ``Â`` is ``D^-1/2 A D^-1/2`` (``norm="sym"``, default),
-``D^-1 A`` (``"row"``) or A (``"none"``).
+**ATC** (paper §3.4). The paper's equation could not be read here: the stored copies of the
+arXiv HTML (2310.04612v1) hold only its opening (abstract, start of §1), and the official code has
+no ATC. What the retrievable sources say: the abstract — ATC is proposed "to make the computation
+of TC scalable" and is justified "theoretically/empirically ... in approximating TC and reducing
+the computation complexity"; an ICLR 2024 reviewer's summary (OpenReview apA6SSXx2e, mirrored on
+paperhub.cn) — "ATC (approximated topological concentration) relies on powers-hops of the
+transition matrix. This is O(Kd(|E| + |V|)), where K is the maximum hop". This implementation is
+consistent with both but remains a reconstruction: set intersections are replaced by inner
+products of propagated random vectors. With ``R ∈ R^{N×d}``, ``R_ij ~ N(0, 1/d)`` and
+``Z = Σ_{k=1..K} β^{k-1} Â^k R``,
+``E[Z_i · Z_j] = Σ_{k1,k2} β^{k1+k2-2} Σ_v Â^{k1}_{iv} Â^{k2}_{jv}``, the weighted overlap of
+i's and j's computation trees, and ``ATC_i = Z_i · mean_{j∈N'(i)} Z_j`` costs O(K · E · d) for
+all nodes. ``Â`` is ``D^-1 A`` (``norm="row"``, the "transition matrix"
+of the review), ``D^-1/2 A D^-1/2`` (``"sym"``) or A (``"none"``, whose expectation is the
+unnormalised walk overlap). Whether the paper row-normalises Z or uses other hop weights is not
+known to us; the experiment reports all three normalisations against exact TC.
 
 **TC-guided re-weighting** (paper §4, reference ``update_adj``): for the edge j -> i of the
 encoder graph, ``s_ji = σ(score((Â h)_i ⊙ h_j))``, softmax over i's incoming edges, rescaled by
@@ -164,7 +173,7 @@ def topological_concentration(senders_E: Any, receivers_E: Any, num_nodes: int,
 def approximate_tc(senders_E: Any, receivers_E: Any, num_nodes: int, neighbor_pairs_Mx2: Any,
                    key: jax.Array, *, num_hops: int = 1, beta: float | None = None,
                    dim: int = 256, norm: str = "sym") -> jax.Array:
-    """ATC (paper §3.4, our reconstruction): ``Z_i · mean_{j ∈ N'(i)} Z_j`` with propagated
+    """ATC (paper §3.4, reconstructed; see the module): ``Z_i · mean_{j ∈ N'(i)} Z_j``, propagated
     random vectors ``Z = Σ_{k=1..K} β^{k-1} Â^k R``, ``R ~ N(0, 1/d)``.
 
     Args:

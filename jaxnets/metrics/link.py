@@ -54,8 +54,9 @@ def node_hits_at_k(pos_scores_P: Any, pos_nodes_P: Any, neg_scores_Q: Any, k: in
                    num_nodes: int) -> tuple[jax.Array, jax.Array]:
     """Per-node Hits@K: for each node, the fraction of its positive pairs that are hits.
 
-    The node-level link-prediction performance of the Topological Concentration paper (Wang et
-    al., ICLR 2024, §3): a node's test edges are ranked against the global negative set.
+    A node's test edges are ranked against one global negative set (OGB's threshold). (The
+    Topological Concentration paper's reference code instead ranks all nodes for each node; see
+    ``experiments/topo_concentration.py``.)
 
     Args:
       pos_scores_P: [P] positive scores.
