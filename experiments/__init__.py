@@ -30,6 +30,8 @@ _MODULES: dict[str, str] = {
     "ncn": "ncn",
     "topo_concentration": "topo_concentration",
     "fastrp": "fastrp",
+    "sheaf_rec": "sheaf_rec",
+    "gte": "gte",
     "robust_fidelity": "robust_fidelity",
     "powerlaw_degrees": "powerlaw_degrees",
 }
