@@ -10,43 +10,49 @@ of ReLU models *decreases* (a logspace power law) while that of SiLU models *inc
 performance.
 
 CPU scale (our research notes' mini-reproduction): the shared causal `CharLM` (2 layers, d = 64,
-4 heads, gated FFN d_ff = 256, context 64) on a local PCFG character corpus
-(`jaxnets.data.char_corpus`; held-out text from another seed), ReLU vs SiLU gate, AdamW with a
-short warmup then a constant rate (the stable phase of the paper's WSD schedule). Parameters are
-kept every `checkpoint_every` steps as the outputs of a `lax.scan` over training chunks; all seeds
-train at once under `vmap`, one jitted run per activation. For every checkpoint the PPL-1%
-activation ratio is measured on `eval_sequences` held-out rows (inner search over 4 096 candidate
+4 heads, gated FFN d_ff = 256, context 64), ReLU vs SiLU gate (`GatedFFN`'s traced per-layer
+`relu` flag, so both train side by side in one program), AdamW with a short warmup then a
+constant rate (the stable phase of the paper's WSD schedule). Parameters are kept every
+`checkpoint_every` steps as the outputs of a `lax.scan` over training chunks; all seeds train at
+once under `vmap`, one jitted run per activation. For every checkpoint the PPL-1% activation
+ratio is measured on `eval_sequences` held-out rows (inner search over 4 096 candidate
 thresholds per layer, outer bisection on CETT to 1e-3), all checkpoints and seeds in one jitted
 call. Claim (issue text and notes' gate): the final ReLU ratio (mean over seeds) <= 0.5 x the
 final SiLU ratio; the final validation PPLs of the two within 5 %; and opposite trends over
 training, Spearman(tokens, ratio) of the seed-mean curve over the last `trend_window` checkpoints
 < 0 for ReLU and > 0 for SiLU (the notes call the trend exploratory; the issue includes it in the
-claim, so it is gated and also reported separately).
+claim, so it is gated and also reported separately). Two seeds (the notes' {0, 1}).
+
+Corpora (`corpus`): "stdlib" (default), ~776 k characters of English documentation from 168
+standard-library modules (`jaxnets.data.text_corpus`; held-out text from other modules, 95
+printable-ASCII characters), 2 400 steps of batch 16 (2.5 M characters, ~3.8 epochs of its
+640 k training characters); "grammar", the local PCFG character corpus
+(`jaxnets.data.char_corpus`, held-out text from another seed), the first setting, run with
+`corpus=grammar steps=1200 checkpoint_every=120 train_sequences=8192`.
 
 Deviations from the released code: thresholds are searched once on the pooled evaluation tokens
 rather than per batch of 10; 4 096 instead of 65 536 candidates; far fewer training tokens than
-the paper (1.2 M characters, not billions of tokens; steps 1 200 at batch 16 instead of the
-notes' 3 000 at batch 32, to fit the CPU budget), so "limit" ratios are not reached and no power
-law is fitted.
+the paper (millions of characters, not billions of tokens), so "limit" ratios are not reached
+and no power law is fitted.
 
-Outcome at the default config (2 seeds, one run, ~15 min wall on a heavily shared 2-core CPU,
-~4 min CPU time): the claim FAILS. Final ratio ReLU 0.092 (0.096, 0.087) vs SiLU 0.151 (0.137,
-0.165), i.e. 0.61 x (gate 0.5); ReLU is sparser at every checkpoint; validation PPL 1.815 vs
-1.810 (0.2 % apart, passes); trend over the last 6 checkpoints: ReLU falls (Spearman -0.60) as in
-the paper but SiLU falls too (-0.94) instead of rising. Per layer the gap is all in layer 0
-(0.114 vs 0.193); layer 1 is equally sparse (0.079 vs 0.081). Our reading: the PCFG character
-task has very low entropy (PPL 1.8 per character) and a 2-layer d = 64 model needs few features
-per token, so even the SiLU model becomes very sparse (0.15 vs the paper's ~0.39), and 1.2 M
-characters sit in the early, still-converging part of training where both ratios drop with the
-loss; the paper's SiLU rise is a slow effect over billions of tokens. Not tried for lack of
-budget: longer training / wider FFN, richer (natural-language) text.
+Outcome, grammar corpus (2 seeds, 1 200 steps): the claim FAILS. Final ratio ReLU 0.092 (0.096,
+0.087) vs SiLU 0.151 (0.137, 0.165), i.e. 0.61 x (gate 0.5); ReLU is sparser at every
+checkpoint; validation PPL 1.815 vs 1.810 (0.2 % apart, passes); trend over the last 6
+checkpoints: ReLU falls (Spearman -0.60) as in the paper but SiLU falls too (-0.94) instead of
+rising. Per layer the gap is all in layer 0 (0.114 vs 0.193); layer 1 is equally sparse (0.079
+vs 0.081). Our reading: the PCFG character task has very low entropy (PPL 1.8 per character)
+and a 2-layer d = 64 model needs few features per token, so even the SiLU model becomes very
+sparse (0.15 vs the paper's ~0.39), and 1.2 M characters sit in the early, still-converging
+part of training where both ratios drop with the loss.
+
+Outcome, stdlib corpus (the default): not yet measured here (the full run was still training
+at hand-off on a heavily shared CPU).
 """
 from __future__ import annotations
 
 import json
 import pathlib
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -57,10 +63,13 @@ import scipy.stats
 
 from jaxnets import config as config_lib
 from jaxnets import plots
-from jaxnets.data.char_corpus import VOCAB_SIZE, char_corpus
+from jaxnets.data.char_corpus import VOCAB_SIZE as GRAMMAR_VOCAB_SIZE
+from jaxnets.data.char_corpus import char_corpus
+from jaxnets.data.text_corpus import VOCAB_SIZE as STDLIB_VOCAB_SIZE
+from jaxnets.data.text_corpus import fingerprint, text_corpus
 from jaxnets.experiment import Claim, Paper
 from jaxnets.explain.activation_sparsity import char_lm_probe, ppl_p_sparsity
-from jaxnets.nn.char_lm import CharLM, contribution_norms, next_token_nll
+from jaxnets.nn.char_lm import CharLM, next_token_nll
 from jaxnets.train import batch_indices
 
 PAPER = Paper(
@@ -81,10 +90,12 @@ ACTIVATIONS = ("relu", "silu")
 
 def get_config() -> ml_collections.ConfigDict:
     return config_lib.locked(dict(
+        corpus="stdlib",            # "stdlib": English docstrings (text_corpus); "grammar": PCFG
         seeds=(0, 1),
-        train_sequences=8192, eval_sequences=32, val_sequences=256,
+        train_sequences=10000,      # of the stdlib corpus's 10 755 rows of 64 (grammar: any)
+        eval_sequences=32, val_sequences=256,
         seq_len=64, d_model=64, num_heads=4, num_layers=2, d_ff=256,
-        steps=1200, checkpoint_every=120, batch_size=16,
+        steps=2400, checkpoint_every=200, batch_size=16,   # 2.5 M characters, ~3.8 epochs
         learning_rate=3e-3, warmup_steps=100, weight_decay=0.1,
         p=1.0,                      # PPL-p%: tolerated perplexity increase in percent
         num_candidates=4096,        # per-layer threshold candidates (notes; code: 65 536)
@@ -101,7 +112,12 @@ def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         "trend_window=3"])
 
 
+CORPORA = ("stdlib", "grammar")
+
+
 def _check(config) -> None:
+    if config.corpus not in CORPORA:
+        raise ValueError(f"corpus must be one of {CORPORA}, got {config.corpus!r}")
     if config.steps % config.checkpoint_every:
         raise ValueError(f"steps ({config.steps}) must be a multiple of checkpoint_every "
                          f"({config.checkpoint_every})")
@@ -112,38 +128,30 @@ def _check(config) -> None:
                          f"{config.trend_window}")
 
 
-class SwitchedGatedFFN(nn.Module):
-    """`jaxnets.nn.GatedFFN` whose gate nonlinearity is chosen by a (traced) per-layer flag:
-    `relu` true gives act = ReLU, false act = SiLU. Same parameters, sows and threshold hook as
-    `GatedFFN`, so ReLU and SiLU models share one compiled program and train side by side under
-    `vmap` (a test checks it equals `GatedFFN` with either activation)."""
-    d_model: int
-    d_ff: int
-    activation: str = "silu"    # unused: the `relu` flag decides
-
-    @nn.compact
-    def __call__(self, x_BxTxD: jax.Array, *, relu: jax.Array,
-                 threshold: jax.Array | None = None) -> jax.Array:
-        init = nn.initializers.lecun_normal()
-        w_gate = self.param("w_gate", init, (self.d_model, self.d_ff))
-        w_up = self.param("w_up", init, (self.d_model, self.d_ff))
-        w_down = self.param("w_down", init, (self.d_ff, self.d_model))
-        self.sow("intermediates", "ffn_input", x_BxTxD)
-        z = x_BxTxD @ w_gate
-        h = jnp.where(relu, jax.nn.relu(z), jax.nn.silu(z)) * (x_BxTxD @ w_up)
-        self.sow("intermediates", "ffn_hidden", h)
-        if threshold is not None:
-            h = jnp.where(contribution_norms(h, w_down) < threshold, 0.0, h)
-        return h @ w_down
+def _data(config):
+    """(train [N, T], evaluation [B, T] for the PPL-p% search, validation [V, T], vocab size)."""
+    n_heldout = config.eval_sequences + config.val_sequences
+    if config.corpus == "grammar":   # held-out text from another grammar seed
+        train = char_corpus(config.train_sequences, config.seq_len, seed=0)
+        heldout = char_corpus(n_heldout, config.seq_len, seed=1)
+        vocab = GRAMMAR_VOCAB_SIZE
+    else:                            # held-out text from other modules' documentation
+        train = text_corpus(config.train_sequences, config.seq_len, "train")
+        heldout = text_corpus(n_heldout, config.seq_len, "heldout")
+        vocab = STDLIB_VOCAB_SIZE
+    heldout = jnp.asarray(heldout)
+    return (jnp.asarray(train), heldout[:config.eval_sequences],
+            heldout[config.eval_sequences:], vocab)
 
 
-def _model(config) -> CharLM:
-    return CharLM(vocab_size=VOCAB_SIZE, max_len=config.seq_len, d_model=config.d_model,
+def _model(config, vocab_size: int) -> CharLM:
+    return CharLM(vocab_size=vocab_size, max_len=config.seq_len, d_model=config.d_model,
                   num_heads=config.num_heads, num_layers=config.num_layers, d_ff=config.d_ff,
-                  ffn_cls=SwitchedGatedFFN)
+                  activation="silu")   # a per-layer `relu` flag switches the gate to ReLU
 
 
 def _flags(config, relu) -> dict:
+    """GatedFFN's per-layer `relu` keyword: true for the ReLU model, false for SiLU."""
     return {"relu": jnp.full((config.num_layers,), relu)}
 
 
@@ -206,10 +214,7 @@ def _spearman(x, y) -> float:
 def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     _check(config)
     workdir = pathlib.Path(workdir)
-    train_NxT = jnp.asarray(char_corpus(config.train_sequences, config.seq_len, seed=0))
-    heldout = jnp.asarray(char_corpus(config.eval_sequences + config.val_sequences,
-                                      config.seq_len, seed=1))
-    eval_BxT, val_BxT = heldout[:config.eval_sequences], heldout[config.eval_sequences:]
+    train_NxT, eval_BxT, val_BxT, vocab_size = _data(config)
     num_seeds = len(config.seeds)
     # M = 2 S models, activation-major: (relu, seed 0), (relu, seed 1), ..., (silu, seed 0), ...
     keys_M = jnp.stack([jax.random.PRNGKey(s) for s in config.seeds] * len(ACTIVATIONS))
@@ -218,7 +223,7 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     steps_C = (np.arange(num_ckpts) + 1) * config.checkpoint_every
     tokens_C = steps_C * config.batch_size * config.seq_len
 
-    model = _model(config)
+    model = _model(config, vocab_size)
     ckpts, losses = jax.jit(jax.vmap(_make_trainer(config, model, train_NxT)))(keys_M, relu_M)
     evaluate = _make_evaluator(config, model, eval_BxT, val_BxT)
     # [M, C] problems: vmap over models, lax.map over checkpoints (bounded memory).
@@ -229,7 +234,8 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
         return np.asarray(x)[a * num_seeds:(a + 1) * num_seeds]
 
     results: dict = {"seeds": list(config.seeds), "steps": steps_C.tolist(),
-                     "tokens": tokens_C.tolist(),
+                     "tokens": tokens_C.tolist(), "corpus": config.corpus,
+                     "corpus_sha256": fingerprint() if config.corpus == "stdlib" else None,
                      "paper_a0": {k: list(v) for k, v in PAPER_A0.items()}}
     w = config.trend_window
     for a, act in enumerate(ACTIVATIONS):

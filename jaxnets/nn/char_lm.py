@@ -17,6 +17,8 @@ Hooks (all optional, none change the default forward):
   the "intermediates" collection (`model.apply(..., mutable=["intermediates"])`);
 - `ffn_threshold` zeroes neurons whose output contribution `|h_i| * ||W_down[i, :]||_2` falls
   below a per-layer threshold (Sparsing Law's CETT truncation, Luo et al. 2025, Sec. 3);
+- a per-layer `relu` flag (`ffn_kwargs_L={"relu": flags_L}`) switches the gate to ReLU inside
+  one compiled program (Sparsing Law trains ReLU and SiLU models together under `vmap`);
 - `ffn_cls` swaps the FFN for another module with the same fields and call signature (e.g. a
   factorised mixture of experts); `ffn_kwargs_L` passes per-layer keyword arrays to it, with a
   leading axis of length `num_layers`.
@@ -52,22 +54,36 @@ class GatedFFN(nn.Module):
     """FFN(x) = (act(x W_gate) ⊙ x W_up) W_down, no biases (see the module docstring).
 
     Params: `w_gate` [D, F], `w_up` [D, F], `w_down` [F, D].
+
+    Call keywords (both optional, both may be traced, e.g. per-layer `ffn_kwargs_L` arrays):
+      relu: a boolean; true makes the gate a ReLU, false keeps `activation`. A traced flag lets
+        ReLU and SiLU models share one compiled program and train side by side under `vmap`
+        (Sparsing Law). Without it the gate is `activation`.
+      threshold: zero neurons whose contribution norm falls below it (CETT truncation).
     """
     d_model: int
     d_ff: int
     activation: str = "silu"
 
     @nn.compact
-    def __call__(self, x_BxTxD: jax.Array, *, threshold: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x_BxTxD: jax.Array, *, relu: jax.Array | None = None,
+                 threshold: jax.Array | None = None) -> jax.Array:
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
                              f"got {self.activation!r}")
+        if relu is not None and jnp.shape(relu) != ():
+            raise ValueError(f"relu must be a scalar flag per layer, got shape "
+                             f"{jnp.shape(relu)}")
         init = nn.initializers.lecun_normal()
         w_gate = self.param("w_gate", init, (self.d_model, self.d_ff))
         w_up = self.param("w_up", init, (self.d_model, self.d_ff))
         w_down = self.param("w_down", init, (self.d_ff, self.d_model))
         self.sow("intermediates", "ffn_input", x_BxTxD)
-        h = ACTIVATIONS[self.activation](x_BxTxD @ w_gate) * (x_BxTxD @ w_up)
+        z = x_BxTxD @ w_gate
+        gate = ACTIVATIONS[self.activation](z)
+        if relu is not None:
+            gate = jnp.where(relu, jax.nn.relu(z), gate)
+        h = gate * (x_BxTxD @ w_up)
         self.sow("intermediates", "ffn_hidden", h)
         if threshold is not None:
             h = jnp.where(contribution_norms(h, w_down) < threshold, 0.0, h)

@@ -75,21 +75,6 @@ def test_ppl_p_search_on_a_char_lm():
         ppl_p_sparsity(fn, w_down, 0.0)
 
 
-@pytest.mark.parametrize("activation", ["relu", "silu"])
-def test_switched_ffn_equals_gated_ffn(activation):
-    kwargs = dict(vocab_size=VOCAB_SIZE, max_len=8, d_model=8, num_heads=2, num_layers=2,
-                  d_ff=16)
-    plain = CharLM(activation=activation, **kwargs)
-    switched = CharLM(ffn_cls=sparsing_experiment.SwitchedGatedFFN, **kwargs)
-    tokens = jnp.asarray(char_corpus(2, 8, seed=0))
-    flags = {"relu": jnp.full((2,), activation == "relu")}
-    params = plain.init(jax.random.PRNGKey(0), tokens)
-    t = jnp.asarray([0.05, 0.1])
-    np.testing.assert_allclose(
-        switched.apply(params, tokens, ffn_kwargs_L=flags, ffn_threshold_L=t),
-        plain.apply(params, tokens, ffn_threshold_L=t), atol=1e-6)
-
-
 def test_quick_sparsing_law_runs_end_to_end(tmp_path):
     config = experiment_lib.build_config(sparsing_experiment, [], quick=True)
     results, claim = experiment_lib.run_experiment(sparsing_experiment, config, tmp_path / "run")
@@ -103,6 +88,10 @@ def test_quick_sparsing_law_runs_end_to_end(tmp_path):
     assert (tmp_path / "run" / "sparsing_law_ratio.png").exists()
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == num_ckpts
     assert "0.061" in claim.text and isinstance(claim.passed, bool)
+    assert results["corpus"] == "stdlib" and len(results["corpus_sha256"]) == 64
+    with pytest.raises(ValueError, match="corpus must be one of"):
+        sparsing_experiment.run(experiment_lib.build_config(
+            sparsing_experiment, ["corpus=wiki"], quick=True), tmp_path / "bad")
     with pytest.raises(ValueError, match="multiple of checkpoint_every"):
         sparsing_experiment.run(experiment_lib.build_config(
             sparsing_experiment, ["steps=45"], quick=True), tmp_path / "bad")

@@ -58,6 +58,30 @@ def test_sown_hidden_matches_contribution_norm_definition():
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("activation", ["relu", "silu"])
+def test_relu_flag_equals_the_fixed_activation(activation):
+    """A traced per-layer `relu` flag on a SiLU GatedFFN gives the plain ReLU / SiLU model."""
+    plain = CharLM(vocab_size=VOCAB_SIZE, max_len=16, d_model=16, num_heads=2, num_layers=2,
+                   d_ff=32, activation=activation)
+    params, tokens = _init(plain)
+    flags = {"relu": jnp.full((2,), activation == "relu")}
+    t = jnp.asarray([0.05, 0.1])
+    switched = jax.jit(lambda f: MODEL.apply(params, tokens, ffn_kwargs_L=f, ffn_threshold_L=t))
+    np.testing.assert_allclose(switched(flags), plain.apply(params, tokens, ffn_threshold_L=t),
+                               atol=1e-5)   # jitted vs eager: float32 fusion differences
+    # mixed flags: layer 0 ReLU, layer 1 SiLU, checked against the formula on the sown input
+    _, state = MODEL.apply(params, tokens, ffn_kwargs_L={"relu": jnp.asarray([True, False])},
+                           mutable=["intermediates"])
+    for layer, act in ((0, jax.nn.relu), (1, jax.nn.silu)):
+        ffn = state["intermediates"][f"block_{layer}"]["ffn"]
+        w = params["params"][f"block_{layer}"]["ffn"]
+        x = ffn["ffn_input"][0]
+        np.testing.assert_allclose(ffn["ffn_hidden"][0],
+                                   act(x @ w["w_gate"]) * (x @ w["w_up"]), atol=1e-6)
+    with pytest.raises(ValueError, match="scalar flag"):
+        MODEL.apply(params, tokens, ffn_kwargs_L={"relu": jnp.ones((2, 3), bool)})
+
+
 class _ScaledFFN(GatedFFN):
     scale: float = 1.0
 

@@ -1,6 +1,7 @@
 """Lottery-ticket pruning rounds: exact layer-wise pruning, random controls, masked training."""
 import json
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -116,32 +117,53 @@ def test_masked_training_keeps_pruned_weights_zero_and_records_theta_k():
                                   params["Dense_0"]["kernel"] * mask["Dense_0"]["kernel"])
 
 
-def test_quick_lottery_ticket_runs_end_to_end(tmp_path):
+def test_patch_conv_equals_flax_conv():
+    x = jax.random.normal(jax.random.key(0), (5, 8, 8, 3))
+    conv = lottery_experiment.PatchConv(4)
+    params = jax.tree.map(lambda p: p + 0.1, conv.init(jax.random.key(1), x))   # bias != 0
+    np.testing.assert_allclose(conv.apply(params, x),
+                               nn.Conv(4, (3, 3), padding="SAME").apply(params, x), atol=1e-5)
+
+
+def test_quick_lottery_ticket_runs_end_to_end_on_mlp_and_conv(tmp_path):
     config = experiment_lib.build_config(lottery_experiment, [], quick=True)
     results, claim = experiment_lib.run_experiment(lottery_experiment, config, tmp_path / "run")
     seeds, rounds = len(config.seeds), config.rounds
-    density = results["density"]
-    assert len(density) == rounds + 1 and density[0] == 1.0
-    assert all(a > b for a, b in zip(density, density[1:]))
+    assert results["architectures"] == ["mlp", "conv"]
+    for arch, steps in (("mlp", config.steps), ("conv", config.conv_steps)):
+        res = results[arch]
+        density = res["density"]
+        assert len(density) == rounds + 1 and density[0] == 1.0
+        assert all(a > b for a, b in zip(density, density[1:]))
+        for name in ("ticket", "rewind", "reinit", "random_mask"):
+            assert np.shape(res[f"{name}_early_stop_test_acc"]) == (rounds, seeds)
+            assert all(0 < s <= steps for row in res[f"{name}_early_stop_step"] for s in row)
+        assert len(res["dense_early_stop_test_acc"]) == seeds and res["steps"] == steps
     # the paper's rates: hidden layers keep 0.8, the output 0.9 per round
     hidden, out = 64 * 32 + 32 * 16, 16 * 10
-    np.testing.assert_allclose(density[1], (round(0.8 * 64 * 32) + round(0.8 * 32 * 16)
-                                            + round(0.9 * out)) / (hidden + out))
-    for name in ("ticket", "rewind", "reinit", "random_mask"):
-        assert np.shape(results[f"{name}_early_stop_test_acc"]) == (rounds, seeds)
-        assert all(0 < s <= config.steps for row in results[f"{name}_early_stop_step"]
-                   for s in row)
-    assert len(results["dense_early_stop_test_acc"]) == seeds
-    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
-    assert len(lines) == rounds + 1 and "random_mask" in json.loads(lines[-1])
+    np.testing.assert_allclose(results["mlp"]["density"][1], (
+        round(0.8 * 64 * 32) + round(0.8 * 32 * 16) + round(0.9 * out)) / (hidden + out))
+    # conv: 3x3 kernels keep 0.9 (1x2 and 2x2 channels), FC 0.8 (32 -> 16 -> 8), output 0.9
+    sizes = {"conv": (9 * 2, 9 * 2 * 2), "fc": (32 * 16, 16 * 8), "out": (8 * 10,)}
+    kept = (sum(round(0.9 * n) for n in sizes["conv"]) + sum(round(0.8 * n) for n in sizes["fc"])
+            + round(0.9 * sizes["out"][0]))
+    np.testing.assert_allclose(results["conv"]["density"][1],
+                               kept / sum(sum(v) for v in sizes.values()))
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 * (rounds + 1) and "random_mask" in lines[-1]
+    assert [x["architecture"] for x in lines] == ["mlp"] * (rounds + 1) + ["conv"] * (rounds + 1)
     assert (tmp_path / "run" / results["plot"]).exists()
     assert "3.6" in claim.paper and isinstance(claim.passed, bool)
+    assert "LeNet-300-100" in claim.text and "Conv-2" in claim.text
     json.loads((tmp_path / "run" / "results.json").read_text())
+    with pytest.raises(ValueError, match="architectures"):
+        lottery_experiment.run(experiment_lib.build_config(
+            lottery_experiment, ["architectures=('mlp', 'cnn')"], quick=True), tmp_path / "bad")
 
 
 @pytest.mark.slow
 def test_lottery_ticket_claim_on_digits(tmp_path):
     config = experiment_lib.build_config(lottery_experiment, [])
     results, claim = experiment_lib.run_experiment(lottery_experiment, config, tmp_path / "run")
-    assert len(results["seeds"]) == 3
+    assert len(results["seeds"]) == 3 and results["architectures"] == ["mlp", "conv"]
     assert claim.passed, claim.text
