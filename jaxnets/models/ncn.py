@@ -169,7 +169,7 @@ class NCNPredictor(nn.Module):
       alpha, scale, offset, pt: NCNC's calibration (``alpha``, ``probscale``, ``proboffset``,
         ``pt``).
       train_cap, test_cap: NCNC's completion candidates per pair and side (``trndeg``,
-        ``tstdeg``; -1 keeps all).
+        ``tstdeg``; -1 keeps all; a capped set's kept members weigh ``|set| / cap``).
     """
 
     kind: str = "ncn"
@@ -283,7 +283,7 @@ class NCNPredictor(nn.Module):
         (not removed, not dropped). o's neighbour features are gathered once per target: [B, D, F].
         """
         b, r = ids_BxR.shape
-        n, d = adj.num_nodes, adj.max_degree
+        d = adj.max_degree
         k_BxR = jnp.where(mask_BxR, ids_BxR, 0)
         rows_o = adj.neighbors_NxD[other_B]                      # [B, D], sorted, pad N
         ok_o = keep_NxD[other_B]
