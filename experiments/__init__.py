@@ -29,6 +29,7 @@ _MODULES: dict[str, str] = {
     "sparsing_law": "sparsing_law",
     "ncn": "ncn",
     "topo_concentration": "topo_concentration",
+    "netinfof": "netinfof",
     "fastrp": "fastrp",
     "sheaf_rec": "sheaf_rec",
     "gte": "gte",
