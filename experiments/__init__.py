@@ -33,6 +33,7 @@ _MODULES: dict[str, str] = {
     "fastrp": "fastrp",
     "sheaf_rec": "sheaf_rec",
     "gte": "gte",
+    "tangnn": "tangnn",
     "rphgnn": "rphgnn",
     "robust_fidelity": "robust_fidelity",
     "powerlaw_degrees": "powerlaw_degrees",

@@ -19,8 +19,10 @@ from jaxnets.nn.gin import GINConv
 from jaxnets.nn.linear import MLP, Linear
 from jaxnets.nn.models import GAT, GCN
 from jaxnets.nn.sage import SAGEConv
+from jaxnets.nn.tangnn import TANGNN, TANGNNConv, top_m_attention, top_m_blockwise
 
 __all__ = [
+    "TANGNN", "TANGNNConv", "top_m_attention", "top_m_blockwise",
     "CharLM", "GatedFFN", "bits_per_char", "next_token_nll",
     "ElasticDense", "ElasticGCN", "ElasticGCNConv", "ElasticMLP", "ElasticTransformer",
     "ElasticTransformerBlock", "TransformerArch", "WidthDepthArch", "full_arch",
