@@ -1,14 +1,14 @@
 """Tools that look inside trained networks: representational similarity (CKA, RSA), activation
-sparsity (Sparsing Law's CETT and PPL-p% metric), explanation fidelity (classic and robust
-Fid+/Fid−) and usable information (NetInfoF's probe score)."""
+sparsity (Sparsing Law's CETT and PPL-p% metric), explanation fidelity (module ``fidelity``: classic
+and robust Fid+/Fid−) and usable information (NetInfoF's probe score)."""
 from jaxnets.explain.activation_sparsity import (SparsityResult, activation_ratio, cett,
                                                  cett_threshold, char_lm_probe, ppl_p_sparsity,
                                                  threshold_candidates)
-from jaxnets.explain.fidelity import fidelity, perturb_explanation, robust_fidelity, top_k_edges
+from jaxnets.explain.fidelity import perturb_explanation, robust_fidelity, top_k_edges
 from jaxnets.explain.similarity import layer_mapping, linear_cka, neural_distance, rsa
 from jaxnets.explain.usable_information import best_threshold_accuracy, netinfof_score
 
 __all__ = ["SparsityResult", "activation_ratio", "best_threshold_accuracy", "cett",
-           "cett_threshold", "char_lm_probe", "fidelity", "layer_mapping", "netinfof_score",
-           "perturb_explanation", "robust_fidelity", "top_k_edges", "linear_cka", "neural_distance", "ppl_p_sparsity", "rsa",
-           "threshold_candidates"]
+           "cett_threshold", "char_lm_probe", "layer_mapping", "linear_cka", "netinfof_score",
+           "neural_distance", "perturb_explanation", "ppl_p_sparsity", "robust_fidelity", "rsa",
+           "threshold_candidates", "top_k_edges"]
