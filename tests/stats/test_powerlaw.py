@@ -68,8 +68,14 @@ def test_configuration_multigraph_keeps_drawn_degrees():
     n = 500
     np.testing.assert_array_equal(np.bincount(r, minlength=n + 1)[:n], d_in)
     np.testing.assert_array_equal(np.bincount(s, minlength=n + 1)[:n], d_out)
-    fs, fr = degree_graphs.ownership_forest(1000, seed=0)
-    assert 1.0 <= fs.size / 1000 < 1.1 and np.all(fs != fr)
+    fs, fr = degree_graphs.ownership_forest(2000, seed=0, p_extra=0.2)
+    assert np.all(fs != fr)  # no self-ownership
+    in_degree = np.bincount(fr, minlength=2000)
+    assert np.all(in_degree[1:] >= 1)  # every entity after the first has an owner
+    extra = fs.size - 1999  # links beyond the spanning tree: about p_extra per arrival
+    assert 0.15 * 1999 < extra < 0.25 * 1999
+    tree_s, tree_r = degree_graphs.ownership_forest(2000, seed=0, p_extra=0.0)
+    assert tree_s.size == 1999 and np.all(tree_s < tree_r)  # a tree grown from older owners
 
 
 def test_agrees_with_the_powerlaw_package():
