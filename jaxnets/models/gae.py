@@ -32,6 +32,12 @@ Negatives are uniform pairs, not filtered against the edges (the collision rate 
 on Cora). Every ``eval_every`` epochs validation and test Hits@K (OGB definition) are computed;
 the parameters with the best validation Hits@K are kept. Epochs run in ``lax.scan`` (chunks of
 ``eval_every`` epochs inside an outer scan over evaluations), so one call trains a whole run.
+
+``jaxnets.train.link_train`` is the other link-prediction loop in the library, for NCN/NCNC's
+protocol: it hides each mini-batch's own edges from the model (target-link removal), pads the
+last batch instead of dropping it, draws negatives once per epoch and evaluates on the host
+between compiled chunks. The two loops follow their reference codes' protocols, so results stay
+comparable with each paper; they share the loss (``link_train.link_bce_loss``) and the metrics.
 """
 from __future__ import annotations
 
@@ -50,6 +56,7 @@ from jaxnets.metrics.link import hits_at_k
 from jaxnets.nn.dropout import Dropout
 from jaxnets.nn.gcn import GCNConv
 from jaxnets.nn.linear import MLP
+from jaxnets.train.link_train import link_bce_loss
 
 __all__ = ["GAE", "LinkData", "LinkTrainConfig", "LinkTrainResult", "encoder_graph",
            "link_data", "make_link_trainer", "train_link_predictor"]
@@ -272,7 +279,7 @@ def make_link_trainer(model: GAE, x: Any, num_nodes: int, config: LinkTrainConfi
                               method=GAE.decode)
             neg = model.apply(p, h, neg_Bx2, deterministic=False, rngs={"dropout": k2},
                               method=GAE.decode)
-            return -jnp.mean(jax.nn.log_sigmoid(pos)) - jnp.mean(jax.nn.log_sigmoid(-neg))
+            return link_bce_loss(pos, neg, jnp.ones(pos.shape, bool))
 
         def step(carry, t):
             p, opt, graph, epoch = carry
