@@ -38,6 +38,7 @@ _MODULES: dict[str, str] = {
     "robust_fidelity": "robust_fidelity",
     "powerlaw_degrees": "powerlaw_degrees",
     "fl_network_time": "fl_network_time",
+    "criticality": "criticality",
 }
 
 
