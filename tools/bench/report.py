@@ -1,0 +1,181 @@
+"""BENCH.md and reports/bench.json from the suite's results dict."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+SECTIONS = ("gnn_epoch", "propagation", "layer_gap", "populations", "implicit", "fastrp")
+
+
+def _f(x: float, digits: int = 2) -> str:
+    return f"{x:.{digits}f}"
+
+
+def _spread(t: dict, scale: float = 1e3) -> str:
+    """'median (min-max)' of a Timing dict in ms."""
+    return f"{t['median_s'] * scale:.2f} ({t['min_s'] * scale:.2f}-{t['max_s'] * scale:.2f})"
+
+
+def _gnn(res: dict) -> list[str]:
+    lines = ["## 1. Full-batch GNN training epoch (forward + backward + Adam)", "",
+             "Median ms per epoch over interleaved rounds (min-max); compile time of the first "
+             "call apart. `jaxnets`: the library's layers, one jitted call per epoch, sparse "
+             "(BCOO) features; `jaxnets_scan`: the same step inside `lax.scan`; `handwritten`: "
+             "gathers + `segment_sum` written directly; `pyg`: PyTorch Geometric's example model "
+             "(dense features).", ""]
+    for g in res["graphs"]:
+        lines.append(f"- {g['name']}: {g['nodes']} nodes, {g['arcs']} arcs, {g['features']} "
+                     f"features ({100 * g['feature_density']:.2f} % nonzero), "
+                     f"{g['train_nodes']} training nodes")
+    lines += ["", "| graph | model | variant | ms/epoch (min-max) | compile s |",
+              "|---|---|---|---|---|"]
+    for r in res["rows"]:
+        for name, t in r["timings"].items():
+            lines.append(f"| {r['graph']} | {r['model']} | {name} | {_spread(t)} | "
+                         f"{_f(t['compile_s'])} |")
+    lines += ["", "Ratios of medians (< 1 in the first three columns: the numerator is faster; "
+              "`per-call / scan` > 1: scan is faster):", "",
+              "| graph | model | jaxnets / PyG | best JAX / PyG | jaxnets / handwritten | "
+              "per-call / scan |", "|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        cells = [r.get(k) for k in ("jaxnets_over_pyg", "best_jax_over_pyg",
+                                     "jaxnets_over_handwritten", "scan_speedup")]
+        lines.append(f"| {r['graph']} | {r['model']} | " + " | ".join(
+            "-" if c is None else _f(c, 3) for c in cells) + " |")
+    goal = res.get("goal_cora")
+    lines.append("")
+    if goal is None:
+        lines.append("Goal (jaxnets <= 0.2x PyG per epoch on Cora): not checked (it needs the PyG "
+                     "side and Cora).")
+    else:
+        per = ", ".join(f"{k} {_f(v)}x" for k, v in goal["per_model"].items())
+        lines.append(f"Goal (jaxnets <= {goal['target_jaxnets_over_pyg']}x PyG per epoch on "
+                     f"Cora): **{'met' if goal['met'] else 'NOT met'}** ({per}).")
+    return lines + [""]
+
+
+def _layer_gap(res: dict) -> list[str]:
+    lines = ["## 1c. Library layers versus hand-written: the pieces that differ", "",
+             f"Forward + backward on {res['graph']}-shaped arrays, medians in ms (interleaved). "
+             "See `tools/bench/layer_gap.py` for what each pair isolates.", "",
+             "| piece | library way | ms | hand-written way | ms | library / hand-written |",
+             "|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        (a, ma), (b, mb) = r["ms"].items()
+        lines.append(f"| {r['piece']} | {a} | {_f(ma, 3)} | {b} | {_f(mb, 3)} | "
+                     f"{_f(r['first_over_second'])} |")
+    return lines + [""]
+
+
+def _propagation(res: dict) -> list[str]:
+    lines = ["## 1b. `A^ H` formulations by graph size (forward + backward)", "",
+             "Random graphs with Cora's average degree, GCN weights; ms (median).", "",
+             "| nodes | arcs (with loops) | width | segment_sum | BCOO | dense | fastest |",
+             "|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        ms = r["ms"]
+        cells = [_f(ms[k], 3) if k in ms else "-" for k in ("segment_sum", "bcoo", "dense")]
+        lines.append(f"| {r['nodes']} | {r['arcs_with_loops']} | {r['width']} | "
+                     + " | ".join(cells) + f" | {r['fastest']} |")
+    return lines + [""]
+
+
+def _populations(res: dict) -> list[str]:
+    s = res["seeds"]
+    goal = res["goal_loop_over_vmap"]
+    lines = ["## 2. Populations: K models under `vmap` versus a loop of jitted calls", "",
+             f"K = {s['k']} GCN seeds on {s['graph']}, one training epoch each: vmap "
+             f"{_spread(s['timings']['vmap'])} ms, loop {_spread(s['timings']['loop'])} ms, "
+             f"**loop / vmap = {_f(s['loop_over_vmap'])}** (goal >= {goal}: "
+             f"{'met' if s['loop_over_vmap'] >= goal else 'not met'}).", ""]
+    if res["subnets"]:
+        lines += ["Subnets of a transformer supernet (`tools/bench_subnets.py`, medians, ms):", "",
+                  "| K | batch x tokens | forward vmap | forward loop | loop / vmap | train k | "
+                  "separate / vmap step |", "|---|---|---|---|---|---|---|"]
+        for r in res["subnets"]:
+            lines.append(f"| {r['k']} | {r['batch']} x {r['seq']} | {_f(r['vmap_median_ms'])} | "
+                         f"{_f(r['loop_median_ms'])} | {_f(r['loop_over_vmap'])} | "
+                         f"{r['train_k']} | {_f(r['train_separate_over_vmap'])} |")
+    return lines + [""]
+
+
+def _mib(m: dict | None) -> str:
+    return "-" if m is None else f"{m['peak_bytes'] / 2**20:.1f}"
+
+
+def _implicit(res: dict) -> list[str]:
+    g = res["graph"]
+    lines = ["## 3. Implicit differentiation: CGS fixed point, IFT versus unrolled backprop", "",
+             f"Gradient of `sum(z*^2)` on a random graph ({g['nodes']} nodes, {g['arcs']} arcs, "
+             f"{g['heads']} heads, gamma {g['gamma']}). `ift_capped` runs exactly K forward and K "
+             "adjoint iterations (tol 0); `ift` stops at tol 1e-6. Peak = arguments + outputs + "
+             "temporaries from XLA's compiled-memory analysis. The gradients differ at small K "
+             "(unrolled differentiates K steps from z = 0, IFT the exact fixed point) and agree as "
+             "K grows.",
+             "",
+             "| K | unrolled ms | ift_capped ms | ift ms | unrolled peak MiB | ift_capped peak MiB "
+             "| ift peak MiB | IFT vs unrolled max abs diff (of max) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        ms, mem = r["ms"], r["memory"]
+        lines.append(f"| {r['max_iter']} | {_f(ms['unrolled'])} | {_f(ms['ift_capped'])} | "
+                     f"{_f(ms['ift'])} | {_mib(mem['unrolled'])} | {_mib(mem['ift_capped'])} | "
+                     f"{_mib(mem['ift'])} | {r['ift_vs_unrolled_max_abs_diff']:.1e} "
+                     f"({r['gradient_max_abs']:.1e}) |")
+    s = res.get("summary")
+    if s:
+        lines += ["", f"Over a {_f(s['cap_growth'], 0)}x larger iteration cap, peak memory grew "
+                  f"{_f(s['unrolled_peak_growth'])}x unrolled, {_f(s['ift_capped_peak_growth'])}x "
+                  f"IFT (capped) and {_f(s['ift_peak_growth'])}x IFT."]
+    return lines + [""]
+
+
+def _fastrp(res: dict) -> list[str]:
+    r = res["rows"][0]
+    return ["## 4. FastRP (`tools/bench_fastrp.py`)", "",
+            f"{r['nodes']} nodes, {r['edges']} arcs, dim {r['dim']}, {r['powers']} powers: "
+            f"jaxnets {_f(r['jax_s'], 3)} s, SciPy {_f(r['scipy_s'], 3)} s, **jaxnets / SciPy = "
+            f"{_f(r['jax_over_scipy'])}** (compile {_f(r['jax_compile_s'])} s apart; max abs diff "
+            f"{r['max_abs_diff']:.1e} of {r['max_abs_value']:.0f}). Medians of "
+            "repeats, not interleaved.", ""]
+
+
+_WRITERS = {"gnn_epoch": _gnn, "layer_gap": _layer_gap, "propagation": _propagation,
+            "populations": _populations, "implicit": _implicit, "fastrp": _fastrp}
+
+
+def markdown(results: dict) -> str:
+    """The BENCH.md text."""
+    meta = results["meta"]
+    m = meta["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    lines = ["# jaxnets benchmarks", "",
+             f"Generated by `{meta['command']}` ({meta['mode']} mode) on {meta['date']} in "
+             f"{meta['wall_s']:.0f} s. Timings are machine-dependent: compare the ratios within "
+             "this file, which were measured in one run, interleaved, on the same arrays.", "",
+             f"- CPU: {m['cpu_model']}, {m['cpu_count']} cores, {m['threads']} thread(s) used "
+             f"on each side (CPU affinity for XLA; `torch.set_num_threads` for torch)",
+             f"- load average at start: {meta['load_at_start']:.2f} (1 min); at end: "
+             f"{m['load_average_1min']:.2f} — other processes' load inflates and distorts "
+             "timings (PERFORMANCE.md item 7)",
+             f"- versions: {versions}; Python {m['python']}",
+             f"- PyTorch Geometric: {meta['pyg']['note']}", ""]
+    busy = max(meta["load_at_start"], m["load_average_1min"])
+    if busy > 0.5 * m["cpu_count"]:
+        lines += [f"**Measured on a loaded machine** (load {busy:.1f} on {m['cpu_count']} cores): "
+                  "absolute times are inflated and the ratios distorted (torch's threads suffer "
+                  "most). Re-run on an idle machine before quoting these numbers.", ""]
+    for name in SECTIONS:
+        if name in results:
+            lines += _WRITERS[name](results[name])
+        else:
+            lines += [f"## {name}: not run in this mode", ""]
+    return "\n".join(lines)
+
+
+def write(results: dict, md_path: pathlib.Path, json_path: pathlib.Path) -> None:
+    """Writes BENCH.md and bench.json (parents created)."""
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    md_path.write_text(markdown(results))
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
