@@ -17,6 +17,8 @@ from jaxnets.graph.padding import (
     PaddingBudget, edge_mask, graph_mask, node_mask, pad_graph, padding_budget, unpad_graph,
     zero_out_padding)
 from jaxnets.graph.propagate import propagate, segment_softmax
+from jaxnets.graph.sampling import (
+    CSRAdjacency, SampledBlocks, csr_adjacency, sample_blocks, sample_neighbors)
 from jaxnets.graph.random_projection import fastrp, fastrp_merge, fastrp_powers, sparse_rp_kernel
 from jaxnets.graph.sparse import BCOO, is_sparse, spmm, to_bcoo, with_data
 from jaxnets.graph.structure import (
@@ -25,7 +27,8 @@ from jaxnets.graph.structure import (
 from jaxnets.graph.validate import GraphError, check_graph, checked, graph_checks_enabled
 
 __all__ = [
-    "BCOO", "GraphError", "GraphsTuple", "PaddedAdjacency", "PaddingBudget", "PairNeighborhoods",
+    "BCOO", "CSRAdjacency", "GraphError", "SampledBlocks", "csr_adjacency", "sample_blocks",
+    "sample_neighbors", "GraphsTuple", "PaddedAdjacency", "PaddingBudget", "PairNeighborhoods",
     "common_neighbor_count", "fastrp", "fastrp_merge", "fastrp_powers", "gather_sum", "padded_adjacency", "pair_neighborhoods", "walk_counts", "add_self_loops", "batch",
     "check_graph", "checked", "degree", "edge_mask", "gcn_norm", "gcn_preprocess",
     "get_fully_connected_graph", "graph_checks_enabled", "graph_mask", "in_degree", "is_self_loop",
