@@ -37,6 +37,7 @@ _MODULES: dict[str, str] = {
     "rphgnn": "rphgnn",
     "robust_fidelity": "robust_fidelity",
     "powerlaw_degrees": "powerlaw_degrees",
+    "adpa": "adpa",
     "hei": "hei",
     "fl_network_time": "fl_network_time",
     "criticality": "criticality",
