@@ -39,6 +39,8 @@ _MODULES: dict[str, str] = {
     "powerlaw_degrees": "powerlaw_degrees",
     "adpa": "adpa",
     "hei": "hei",
+    "flag_aggregator": "flag_aggregator",
+    "fedzip": "fedzip",
     "fl_network_time": "fl_network_time",
     "criticality": "criticality",
 }

@@ -22,6 +22,8 @@ from jaxnets.federated.attacks import (
     make_attack,
     sign_flip_attack,
 )
+from jaxnets.federated.fedzip import compress, decode_layer, encode_layer
+from jaxnets.federated.flag import flag_aggregate, flag_server_aggregate
 from jaxnets.federated.network import (
     ETHERNET,
     FIVE_G,
@@ -69,6 +71,11 @@ __all__ = [
     "check_profile",
     "check_same_structure",
     "client_bytes",
+    "compress",
+    "decode_layer",
+    "encode_layer",
+    "flag_aggregate",
+    "flag_server_aggregate",
     "client_row_bytes",
     "ClientSubgraphs",
     "coordinate_median",
