@@ -190,36 +190,35 @@ def _graph(senders: np.ndarray, receivers: np.ndarray, n: int) -> jraph.GraphsTu
                              n_node=jnp.asarray([n]), n_edge=jnp.asarray([len(senders)]))
 
 
-def _split_population_task(model, graph, x, labels_N, masks, tx, l2):
+def _split_population_task(model, tx, l2):
     """init/step/evaluate for a population whose member i trains on split `model_state[i]`.
 
     Like `jaxnets.train.supervised.node_classification`, but the masks are [K, N] and each member
     reads its own row, so all (split, seed) pairs train together under one `vmap` (one compile).
+    The arrays (`data`: graph, inputs, labels, masks) are arguments of the jitted calls, not
+    constants closed over: ADPA's propagated inputs are hundreds of MB.
     """
-    labels_N = jnp.asarray(labels_N, jnp.int32)
-    train_KxN, val_KxN, test_KxN = (jnp.asarray(m, bool) for m in masks)
-
-    def init(key: jax.Array, split: jax.Array) -> TrainState:
-        params = model.init(key, graph, x, deterministic=True)["params"]
+    def init(key: jax.Array, split: jax.Array, data: dict) -> TrainState:
+        params = model.init(key, data["graph"], data["x"], deterministic=True)["params"]
         return TrainState.create(params, tx, key, model_state=jnp.asarray(split, jnp.int32))
 
-    def step(state: TrainState) -> tuple[TrainState, dict]:
+    def step(state: TrainState, data: dict) -> tuple[TrainState, dict]:
         def loss_fn(params):
-            out = model.apply({"params": params}, graph, x, deterministic=False,
+            out = model.apply({"params": params}, data["graph"], data["x"], deterministic=False,
                               rngs={"dropout": state.step_key()})
-            return (masked_cross_entropy(out, labels_N, train_KxN[state.model_state])
+            return (masked_cross_entropy(out, data["labels"], data["train"][state.model_state])
                     + l2(params))
 
         loss, grads = jax.value_and_grad(loss_fn)(state.params)
         return state.apply_gradients(tx, grads), {"loss": loss}
 
-    def evaluate(state: TrainState) -> dict:
-        out = model.apply({"params": state.params}, graph, x, deterministic=True)
-        split = state.model_state
-        return {"train/accuracy": masked_accuracy(out, labels_N, train_KxN[split]),
-                "val/accuracy": masked_accuracy(out, labels_N, val_KxN[split]),
-                "val/loss": masked_cross_entropy(out, labels_N, val_KxN[split]),
-                "test/accuracy": masked_accuracy(out, labels_N, test_KxN[split])}
+    def evaluate(state: TrainState, data: dict) -> dict:
+        out = model.apply({"params": state.params}, data["graph"], data["x"], deterministic=True)
+        split, labels = state.model_state, data["labels"]
+        return {"train/accuracy": masked_accuracy(out, labels, data["train"][split]),
+                "val/accuracy": masked_accuracy(out, labels, data["val"][split]),
+                "val/loss": masked_cross_entropy(out, labels, data["val"][split]),
+                "test/accuracy": masked_accuracy(out, labels, data["test"][split])}
 
     return init, step, evaluate
 
@@ -228,18 +227,21 @@ def _train(model, graph, x, dataset, masks, tx, l2, config, workdir, title) -> l
     """Trains every (split, seed) pair together; mean test accuracy (%) at the best validation
     epoch, per split (mean over that split's seeds)."""
     num_splits = masks[0].shape[0]
-    init, step, evaluate = _split_population_task(model, graph, x, dataset.labels, masks, tx, l2)
+    init, step, evaluate = _split_population_task(model, tx, l2)
+    data = {"graph": graph, "x": x, "labels": jnp.asarray(dataset.labels, jnp.int32),
+            **{name: jnp.asarray(m, bool) for name, m in zip(("train", "val", "test"), masks)}}
     seeds = np.arange(config.seed, config.seed + config.n_seeds)
     splits = np.repeat(np.arange(num_splits), config.n_seeds)
     keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(np.tile(seeds, num_splits), jnp.uint32))
-    population = jax.jit(jax.vmap(init))(keys, jnp.asarray(splits))
+    population = jax.jit(jax.vmap(init, in_axes=(0, 0, None)))(keys, jnp.asarray(splits), data)
     result = fit(population, step, num_steps=config.epochs, eval_fn=evaluate,
                  eval_every=config.eval_every,
                  early_stopping=EarlyStopping("val/accuracy", "max",
                                               patience=config.patience or None),
                  workdir=workdir, config=config_lib.to_dict(config), resume=True,
-                 description=title)
-    test = np.asarray(jax.jit(jax.vmap(evaluate))(result.best_state)["test/accuracy"])
+                 description=title, data=data)
+    test = np.asarray(jax.jit(jax.vmap(evaluate, in_axes=(0, None)))(
+        result.best_state, data)["test/accuracy"])
     return [100.0 * float(test[splits == k].mean()) for k in range(num_splits)]
 
 

@@ -17,6 +17,7 @@ A method supplies a pure `step_fn(state) -> (state, metrics)` (it reads its batc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import pathlib
 import time
@@ -142,6 +143,7 @@ def _build_chunk_fn(
     eval_fn: EvalFn | None,
     early_stopping: EarlyStopping | None,
     population: bool,
+    with_data: bool = False,
 ) -> Callable:
     """The jitted unit of work: `periods` x (`period` steps under `lax.scan`, then evaluation and
     best tracking), itself under `lax.scan`, plus an optional shorter `tail` period.
@@ -150,34 +152,52 @@ def _build_chunk_fn(
     state untouched, so a run stops at exactly the evaluation it would stop at with one call per
     period.
     """
-    step = jax.vmap(step_fn) if population else step_fn
-    evaluate = (jax.vmap(eval_fn) if population else eval_fn) if eval_fn is not None else None
+    def bind(fn: Callable | None, data: Any) -> Callable | None:
+        """`fn(state, data)` as `fn(state)`, vmapped over a population (data is shared)."""
+        if fn is None:
+            return None
+        one = (lambda state: fn(state, data)) if with_data else fn
+        return jax.vmap(one) if population else one
 
-    def train_period(loop: LoopState, length: int):
-        def body(train, _):
-            return step(train)
+    def run_chunk(loop: LoopState, data: Any, period: int, periods: int, tail: int):
+        step, evaluate = bind(step_fn, data), bind(eval_fn, data)
+        train_period = functools.partial(_train_period, step, evaluate, early_stopping)
+        return _run_periods(train_period, early_stopping, loop, period, periods, tail)
 
-        train, train_metrics = jax.lax.scan(body, loop.train, None, length=length)
-        eval_metrics = evaluate(train) if evaluate is not None else {}
-        loop = loop.replace(train=train)
-        if early_stopping is not None:
-            if early_stopping.metric not in eval_metrics:
-                raise KeyError(
-                    f"early-stopping metric {early_stopping.metric!r} is not among the "
-                    f"evaluation metrics {sorted(eval_metrics)}"
-                )
-            score = eval_metrics[early_stopping.metric].astype(jnp.float32)
-            improved = (
-                score > loop.best_score if early_stopping.mode == "max" else score < loop.best_score
+    return jax.jit(run_chunk, static_argnums=(2, 3, 4))
+
+
+def _train_period(step: Callable, evaluate: Callable | None,
+                  early_stopping: EarlyStopping | None, loop: LoopState, length: int):
+    """`length` steps under `lax.scan`, then evaluation and best tracking."""
+    def body(train, _):
+        return step(train)
+
+    train, train_metrics = jax.lax.scan(body, loop.train, None, length=length)
+    eval_metrics = evaluate(train) if evaluate is not None else {}
+    loop = loop.replace(train=train)
+    if early_stopping is not None:
+        if early_stopping.metric not in eval_metrics:
+            raise KeyError(
+                f"early-stopping metric {early_stopping.metric!r} is not among the "
+                f"evaluation metrics {sorted(eval_metrics)}"
             )
-            loop = loop.replace(
-                best=_where_tree(improved, train, loop.best),
-                best_score=jnp.where(improved, score, loop.best_score),
-                best_step=jnp.where(improved, train.step, loop.best_step),
-                evals_since_best=jnp.where(improved, 0, loop.evals_since_best + 1),
-            )
-        return loop, (train_metrics, eval_metrics)
+        score = eval_metrics[early_stopping.metric].astype(jnp.float32)
+        improved = (
+            score > loop.best_score if early_stopping.mode == "max" else score < loop.best_score
+        )
+        loop = loop.replace(
+            best=_where_tree(improved, train, loop.best),
+            best_score=jnp.where(improved, score, loop.best_score),
+            best_step=jnp.where(improved, train.step, loop.best_step),
+            evals_since_best=jnp.where(improved, 0, loop.evals_since_best + 1),
+        )
+    return loop, (train_metrics, eval_metrics)
 
+
+def _run_periods(train_period: Callable, early_stopping: EarlyStopping | None, loop: LoopState,
+                 period: int, periods: int, tail: int):
+    """`periods` x `train_period(period)` under `lax.scan`, then an optional `tail` period."""
     def guarded_period(loop: LoopState, length: int):
         # A period after early stopping has triggered is computed but discarded (a select, not a
         # `lax.cond`, so the step function is traced exactly once); this costs at most one
@@ -187,19 +207,16 @@ def _build_chunk_fn(
         loop = jax.tree.map(lambda n, o: jnp.where(active, n, o), new_loop, loop)
         return loop, (outputs, active, jnp.max(loop.train.step))
 
-    def run_chunk(loop: LoopState, period: int, periods: int, tail: int):
-        outputs = []
-        if periods:
-            loop, stacked = jax.lax.scan(
-                lambda l, _: guarded_period(l, period), loop, None, length=periods
-            )
-            outputs.append(stacked)
-        if tail:
-            loop, single = guarded_period(loop, tail)
-            outputs.append(jax.tree.map(lambda x: x[None], single))
-        return loop, outputs
-
-    return jax.jit(run_chunk, static_argnums=(1, 2, 3))
+    outputs = []
+    if periods:
+        loop, stacked = jax.lax.scan(
+            lambda l, _: guarded_period(l, period), loop, None, length=periods
+        )
+        outputs.append(stacked)
+    if tail:
+        loop, single = guarded_period(loop, tail)
+        outputs.append(jax.tree.map(lambda x: x[None], single))
+    return loop, outputs
 
 
 def _check_finite(train_metrics: dict, loss_key: str, first_step: int, population: bool) -> None:
@@ -270,6 +287,7 @@ def fit(
     description: str | None = None,
     loss_key: str = "loss",
     stop_after_steps: int | None = None,
+    data: Any = None,
 ) -> FitResult:
     """Trains `state` for `num_steps` optimizer steps of `step_fn`.
 
@@ -298,6 +316,11 @@ def fit(
       loss_key: the train metric watched by the NaN guard.
       stop_after_steps: stop (as if interrupted) once this many steps are done in total, a
         multiple of `eval_every`; for tests and for splitting a long run across jobs.
+      data: optional pytree of arrays (features, graph, labels, masks) shared by every step;
+        when given, `step_fn(state, data)` and `eval_fn(state, data)` receive it as an argument
+        of the jitted call. Pass large arrays this way rather than closing over them: a
+        closed-over array becomes a constant baked into the compiled program, which XLA then
+        spends seconds constant-folding and copies into every executable.
 
     Returns:
       A `FitResult`.
@@ -332,7 +355,8 @@ def fit(
     size = population_size(state)
     population = size is not None
     loop = _shard_population(_initial_loop_state(state, early_stopping), size)
-    chunk_fn = _build_chunk_fn(step_fn, eval_fn, early_stopping, population)
+    chunk_fn = _build_chunk_fn(step_fn, eval_fn, early_stopping, population,
+                               with_data=data is not None)
 
     checkpointer = log = None
     resumed_from = None
@@ -380,7 +404,7 @@ def fit(
         while step < end:
             periods, tail = divmod(min(steps_per_call, end - step), period)
             previous = loop
-            loop, outputs = chunk_fn(loop, period, periods, tail)
+            loop, outputs = chunk_fn(loop, data, period, periods, tail)
             try:
                 records = _period_records(jax.device_get(outputs), step, loss_key, population, t0)
             except NonFiniteLossError:

@@ -235,3 +235,47 @@ def test_many_periods_per_call_equal_one_call_per_period():
     assert [r["step"] for r in one.history] == [r["step"] for r in many.history]
     _assert_identical(one.state, many.state)
     _assert_identical(one.best_state, many.best_state)
+
+
+def test_data_argument_equals_closing_over_the_arrays_and_is_not_baked_in():
+    """`fit(..., data=)` passes the arrays as arguments of the jitted call: the same result as a
+    step that closes over them, and new data of the same shapes needs no recompilation."""
+    import optax
+
+    from jaxnets.train import TrainState
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (64, 3))
+    y = x @ jnp.array([1.0, -2.0, 0.5])
+    tx = optax.sgd(0.1)
+
+    def loss(params, data):
+        return jnp.mean((data["x"] @ params - data["y"]) ** 2)
+
+    def step(state, data):
+        value, grads = jax.value_and_grad(loss)(state.params, data)
+        return state.apply_gradients(tx, grads), {"loss": value}
+
+    def evaluate(state, data):
+        return {"val/neg_mse": -loss(state.params, data)}
+
+    def run(**kw):
+        state = TrainState.create(jnp.zeros(3), tx, jax.random.PRNGKey(0))
+        return fit(state, num_steps=20, eval_every=5, progress=False, **kw)
+
+    data = {"x": x, "y": y}
+    closed = run(step_fn=lambda s: step(s, data), eval_fn=lambda s: evaluate(s, data))
+    passed = run(step_fn=step, eval_fn=evaluate, data=data)
+    _assert_identical(closed.state.params, passed.state.params)
+    assert closed.history == [dict(r, time_s=c["time_s"]) for r, c in
+                              zip(passed.history, closed.history)]
+    # the compiled chunk holds no copy of the arrays when they are passed as data
+    from jaxnets.train.loop import _build_chunk_fn, _initial_loop_state
+
+    big = {"x": jax.random.normal(jax.random.PRNGKey(2), (4096, 3)),
+           "y": jax.random.normal(jax.random.PRNGKey(3), (4096,))}
+    loop = _initial_loop_state(TrainState.create(jnp.zeros(3), tx, jax.random.PRNGKey(0)), None)
+    as_data = _build_chunk_fn(step, None, None, False, with_data=True)
+    closed_over = _build_chunk_fn(lambda s: step(s, big), None, None, False)
+    text_data = as_data.lower(loop, big, 5, 1, 0).as_text()
+    text_closed = closed_over.lower(loop, None, 5, 1, 0).as_text()
+    assert len(text_closed) > len(text_data) + 4096 * 3 * 4
