@@ -42,6 +42,7 @@ _MODULES: dict[str, str] = {
     "flag_aggregator": "flag_aggregator",
     "fedzip": "fedzip",
     "fl_network_time": "fl_network_time",
+    "icgnn": "icgnn",
     "graph_rlearner": "graph_rlearner",
     "criticality": "criticality",
 }
