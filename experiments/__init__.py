@@ -44,6 +44,7 @@ _MODULES: dict[str, str] = {
     "fl_network_time": "fl_network_time",
     "icgnn": "icgnn",
     "graph_rlearner": "graph_rlearner",
+    "information_plane": "information_plane",
     "criticality": "criticality",
 }
 
