@@ -40,7 +40,6 @@ import json
 import math
 import pathlib
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -48,6 +47,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from experiments._federated import DigitsMLP
 from jaxnets import config as config_lib
 from jaxnets import plots
 from jaxnets.data import small
@@ -90,15 +90,6 @@ def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config_lib.apply_overrides(config, [
         "num_clients=4", "partitions=label_skew", "hidden=8", "rounds=2", "n_seeds=1",
         "batch_size=64"])
-
-
-class MLP(nn.Module):
-    hidden: int
-    classes: int = 10
-
-    @nn.compact
-    def __call__(self, x):
-        return nn.Dense(self.classes)(nn.relu(nn.Dense(self.hidden)(x)))
 
 
 def partition(y: np.ndarray, num_clients: int, kind: str, shards_per_client: int,
@@ -218,7 +209,7 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     if not kinds:
         raise ValueError(f"config.partitions names no partition: {config.partitions!r}")
     split = small.digits_split(config.data_seed, test_fraction=0.2)
-    model = MLP(config.hidden)
+    model = DigitsMLP(config.hidden)
     results: dict = {"partitions": {}}
     for kind in kinds:
         results["partitions"][kind] = {m: _run_setting(config, kind, m, split, model)

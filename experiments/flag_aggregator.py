@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import pathlib
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
@@ -51,6 +50,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from experiments._federated import DigitsMLP
 from jaxnets import config as config_lib
 from jaxnets import plots
 from jaxnets.data import small
@@ -96,15 +96,6 @@ def quick(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return config_lib.apply_overrides(config, [
         "num_workers=5", "num_byzantine=1", "attacks=none,reverse", "gars=mean,flag",
         "hidden=8", "steps=4", "eval_every=2", "learning_rates=0.1", "n_seeds=1"])
-
-
-class MLP(nn.Module):
-    hidden: int
-    classes: int = 10
-
-    @nn.compact
-    def __call__(self, x):
-        return nn.Dense(self.classes)(nn.relu(nn.Dense(self.hidden)(x)))
 
 
 def uniform_attack(mask_K: jax.Array):
@@ -227,7 +218,7 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     seeds = list(range(config.seed, config.seed + config.n_seeds))
     split = small.digits_split(config.data_seed, test_fraction=0.2, val_fraction=0.1)
     data = _worker_data(*split["train"], config.num_workers, config.data_seed)
-    model = MLP(config.hidden)
+    model = DigitsMLP(config.hidden)
 
     def loss_fn(params, batch):
         logits = model.apply(params, batch["x"])
