@@ -17,6 +17,8 @@ from jaxnets.nn.gat import GATConv
 from jaxnets.nn.gcn import GCNConv
 from jaxnets.nn.gin import GINConv
 from jaxnets.nn.linear import MLP, Linear
+from jaxnets.nn.lora import (
+    attention_and_dense_kernels, count_params, init_lora, merge_lora, path_target)
 from jaxnets.nn.models import GAT, GCN
 from jaxnets.nn.sage import SAGEConv
 from jaxnets.nn.tangnn import TANGNN, TANGNNConv, top_m_attention, top_m_blockwise
@@ -29,4 +31,5 @@ __all__ = [
     "lighthubert_ffn_mask", "masked_layer_norm", "prefix_mask",
     "Dropout", "GAT", "GATConv", "GCN", "GCNConv", "GINConv", "Linear", "MLP", "SAGEConv",
     "dropout", "effective_dropout_rate", "gcn_preprocess",
+    "attention_and_dense_kernels", "count_params", "init_lora", "merge_lora", "path_target",
 ]
