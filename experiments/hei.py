@@ -30,7 +30,7 @@ paper writes it) where the reference code multiplies the log-softmax output (`"l
 which turns the penalty into `sum_e R_e^2`); one population-wide early stop instead of one per
 run (a run that would have stopped keeps training, but its best-validation state is kept).
 
-Outcome (2026-12-02, shared 2-core machine at load ~15; FAILS on Chameleon):
+Outcome (2026-12-02, shared 2-core machine at load ~15; FAILS on both datasets):
 Chameleon, 10 standard splits, full config: Test HEI 63.6 +- 1.9 vs ERM 65.8 +- 2.4 (-2.2);
 Test_Min HEI 62.2 +- 2.3 vs ERM 63.8 +- 3.5 (-1.6); Test_Max HEI 64.9 vs ERM 67.7 (1530 s wall).
 With the reference code's placement of the dummy scale (`irm_scale=log_probs`, same splits and
@@ -38,11 +38,11 @@ inits): Test 64.0 (-1.8), Test_Min 64.1 (+0.3), Test_Max 64.0 (-3.7), so closer 
 heterophilous half but still short of +1.0 and below ERM overall. Both backbones reach 100 %
 training accuracy within ~10 epochs and the best-validation epoch is mostly 4-11, i.e. around the
 end of the 5 anneal epochs, so the penalty phase rarely produces the selected model. Film
-(Actor), first 3 of the 10 splits (the 10-split run did not fit in the session): Test HEI
-27.5 +- 0.8 vs ERM 28.5 +- 0.7 (-1.0); Test_Min 25.3 vs 24.7 (+0.6); Test_Max 29.7 vs 32.2;
-HEI's best-validation epoch was 2 in all three runs (before the penalty starts). Our LINKX ERM on
-Film (28.5) is below the ~36 % the LINKX paper reports, which we did not have time to chase (the
-same backbone serves both arms, so the comparison stays paired). Not tried for lack
+(Actor), all 10 splits, full config (2026-12-02): Test HEI 27.6 +- 0.9 vs ERM 28.7 +- 1.2
+(-1.0); Test_Min 25.1 +- 1.8 vs 25.9 +- 1.5 (-0.8); Test_Max 30.1 vs 31.4 (an earlier run of the
+first 3 splits had Test_Min +0.6: the 10-split mean removes it). Our LINKX ERM on Film (28.7) is
+below the ~36 % the LINKX paper reports, which we did not have time to chase (the same backbone
+serves both arms, so the comparison stays paired). Not tried for lack
 of time: the reference's grid (infer_env_lr, K, anneal 10/15, lambda 2e4/5e4, l2, lr 5e-3..5e-4),
 which the authors searched per dataset.
 """
