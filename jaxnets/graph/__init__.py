@@ -12,6 +12,8 @@ from jraph import GraphsTuple, batch, unbatch
 from jaxnets.graph.neighbors import (
     PaddedAdjacency, PairNeighborhoods, common_neighbor_count, gather_sum, padded_adjacency,
     pair_neighborhoods, walk_counts)
+from jaxnets.graph.csr import (
+    CSREdges, CSRMatrix, CSRPropagation, csr_propagate, csr_propagation, to_csr)
 from jaxnets.graph.normalize import gcn_norm, gcn_preprocess, random_walk_norm, symmetric_norm
 from jaxnets.graph.padding import (
     PaddingBudget, edge_mask, graph_mask, node_mask, pad_graph, padding_budget, unpad_graph,
@@ -27,7 +29,8 @@ from jaxnets.graph.structure import (
 from jaxnets.graph.validate import GraphError, check_graph, checked, graph_checks_enabled
 
 __all__ = [
-    "BCOO", "CSRAdjacency", "GraphError", "SampledBlocks", "csr_adjacency", "sample_blocks",
+    "BCOO", "CSRAdjacency", "CSREdges", "CSRMatrix", "CSRPropagation", "csr_propagate",
+    "csr_propagation", "to_csr", "GraphError", "SampledBlocks", "csr_adjacency", "sample_blocks",
     "sample_neighbors", "GraphsTuple", "PaddedAdjacency", "PaddingBudget", "PairNeighborhoods",
     "common_neighbor_count", "fastrp", "fastrp_merge", "fastrp_powers", "gather_sum", "padded_adjacency", "pair_neighborhoods", "walk_counts", "add_self_loops", "batch",
     "check_graph", "checked", "degree", "edge_mask", "gcn_norm", "gcn_preprocess",

@@ -18,6 +18,7 @@ import jraph
 import numpy as np
 
 from jaxnets.graph import structure
+from jaxnets.graph.csr import CSREdges, csr_propagation
 from jaxnets.graph.validate import GraphError, check_edge_index, check_graph
 
 __all__ = ["symmetric_norm", "gcn_norm", "random_walk_norm", "gcn_preprocess"]
@@ -118,7 +119,8 @@ def _num_nodes(graph: jraph.GraphsTuple, num_nodes: int | None) -> int:
 
 
 def gcn_preprocess(graph: jraph.GraphsTuple, *, num_nodes: int | None = None,
-                   add_self_loops: bool = True, edge_mask_E: Any = None) -> jraph.GraphsTuple:
+                   add_self_loops: bool = True, edge_mask_E: Any = None,
+                   csr: bool = False) -> jraph.GraphsTuple:
     """Adds self-loops and stores the GCN weights of Kipf & Welling (2017), eq. 2, in `edges`.
 
     Runs once on the host, outside the training step (PERFORMANCE.md item 4). `GCNConv` uses
@@ -133,10 +135,15 @@ def gcn_preprocess(graph: jraph.GraphsTuple, *, num_nodes: int | None = None,
         add_self_loops: add `I` before normalising (the paper's renormalisation trick).
         edge_mask_E: optional bool [E]; False edges get weight 0 and no degree (for padding
             that points at real nodes, e.g. zero-filled index arrays; `pad_graph` needs none).
+        csr: also build the CSR structure of the edge list and store `CSREdges(weights,
+            structure)` in `edges`, so that `GCNConv` propagates through XLA's CPU CSR kernel
+            (`jaxnets.graph.csr`; 2-5x faster on CPU). Only for a graph whose edge list stays
+            fixed (no per-step edge masks or resampling).
 
     Returns:
         A `GraphsTuple` with `senders`, `receivers` of length E + N (E if no loops are added),
-        `edges` = float32 weights of that length, and `n_edge` recounted.
+        `edges` = float32 weights of that length (or `CSREdges` with `csr=True`), and `n_edge`
+        recounted.
 
     Raises:
         GraphError: on an invalid graph, traced inputs, or edge features that are not weights.
@@ -159,4 +166,5 @@ def gcn_preprocess(graph: jraph.GraphsTuple, *, num_nodes: int | None = None,
         n_node = np.asarray(graph.n_node)
         graph_of_node = np.repeat(np.arange(len(n_node)), n_node)
         n_edge = np.bincount(graph_of_node[r], minlength=len(n_node)).astype(np.int32)
-    return graph._replace(senders=s, receivers=r, edges=w, n_edge=n_edge)
+    edges = CSREdges(w, csr_propagation(s, r, n)) if csr else w
+    return graph._replace(senders=s, receivers=r, edges=edges, n_edge=n_edge)

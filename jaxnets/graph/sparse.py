@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse
 from jax.experimental import sparse as jsparse
 
+from jaxnets.graph.csr import CSRMatrix, csr_propagate
 from jaxnets.graph.validate import GraphError
 
 __all__ = ["BCOO", "to_bcoo", "is_sparse", "spmm", "with_data"]
@@ -26,15 +27,15 @@ BCOO = jsparse.BCOO
 
 
 def is_sparse(x: Any) -> bool:
-    """Whether `x` is a `BCOO` matrix (the sparse node-feature format of `jaxnets`).
+    """Whether `x` is a sparse node-feature matrix: a `BCOO` or a `CSRMatrix`.
 
     Args:
         x: anything.
 
     Returns:
-        True for a `jax.experimental.sparse.BCOO`, False otherwise.
+        True for a `jax.experimental.sparse.BCOO` or `jaxnets.graph.csr.CSRMatrix`.
     """
-    return isinstance(x, jsparse.BCOO)
+    return isinstance(x, (jsparse.BCOO, CSRMatrix))
 
 
 def to_bcoo(matrix: Any, dtype: Any = jnp.float32) -> jsparse.BCOO:
@@ -78,6 +79,8 @@ def with_data(x: jsparse.BCOO, data_nnz: jax.Array) -> jsparse.BCOO:
     """
     if np.shape(data_nnz) != x.data.shape:
         raise GraphError(f"data_nnz has shape {np.shape(data_nnz)} but x stores {x.data.shape}")
+    if isinstance(x, CSRMatrix):
+        return x._replace(data=data_nnz)
     return jsparse.BCOO((data_nnz, x.indices), shape=x.shape, indices_sorted=x.indices_sorted,
                         unique_indices=x.unique_indices)
 
@@ -105,6 +108,8 @@ def spmm(x_NxF: Any, w_FxH: jax.Array) -> jax.Array:
                          f"expected w of shape ({x_NxF.shape[-1]}, H)")
     if not is_sparse(x_NxF):
         return jnp.matmul(jnp.asarray(x_NxF), w)
+    if isinstance(x_NxF, CSRMatrix):
+        return csr_propagate(w, x_NxF.structure, x_NxF.data.astype(w.dtype))
     x = x_NxF
     if x.ndim != 2 or x.n_batch or x.n_dense:
         raise GraphError(f"spmm supports 2-D BCOO without batch or dense blocks, got shape "

@@ -167,3 +167,14 @@ def test_fastrp_claim_on_cora(tmp_path, data_root, monkeypatch):
     results, claim = experiment_lib.run_experiment(fastrp_experiment, config, tmp_path / "run")
     assert len(results["acc_public_full"]) == 3
     assert claim.passed, claim.text
+
+
+def test_fastrp_through_the_csr_kernel_equals_segment_sum():
+    from jaxnets.graph.csr import csr_propagation
+    rng = np.random.default_rng(3)
+    s = rng.integers(0, 12, 40)
+    r = rng.integers(0, 12, 40)
+    plain = rp.fastrp(jax.random.PRNGKey(0), s, r, 12, dim=8)
+    fast = rp.fastrp(jax.random.PRNGKey(0), s, r, 12, dim=8,
+                  propagation=csr_propagation(s, r, 12))
+    np.testing.assert_allclose(fast, plain, rtol=1e-4, atol=1e-5)

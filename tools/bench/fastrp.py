@@ -26,5 +26,6 @@ def run(*, nodes: int, edges: int, dim: int, repeats: int, log=print) -> dict:
         result = json.loads(out.read_text())
     row = result["rows"][0]
     log(f"  FastRP N={row['nodes']} E={row['edges']}: jaxnets {row['jax_s']:.3f} s, scipy "
-        f"{row['scipy_s']:.3f} s, jax/scipy {row['jax_over_scipy']:.2f}")
+        f"{row['scipy_s']:.3f} s, jax/scipy {row['jax_over_scipy']:.2f}, csr/scipy "
+        f"{row['jax_csr_over_scipy']:.2f}")
     return result

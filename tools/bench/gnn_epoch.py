@@ -5,6 +5,9 @@ model (GCN, GraphSAGE-mean, GAT; widths and dropout in `gnn_jax`), times one epo
 backward + Adam update) of:
 
 * `jaxnets`: the library's layers (`jaxnets.nn`), one jitted call per epoch, sparse features;
+* `jaxnets_csr`: the same model with the features as a `CSRMatrix` (`to_csr`) and, for GCN,
+  the graph from `gcn_preprocess(..., csr=True)`: `X @ W` and the propagation run through
+  XLA's CPU CSR kernel (`jaxnets.graph.csr`);
 * `jaxnets_scan`: the same step, `scan_epochs` epochs per jitted `lax.scan` call (per epoch);
 * `handwritten` (GCN, GraphSAGE): gathers + `segment_sum` written directly, the reference the
   library's layers should match;
@@ -17,6 +20,7 @@ All variants of one (graph, model) run interleaved (`timing.time_interleaved`). 
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 from tools.bench import gnn_data, gnn_jax, gnn_pyg
 from tools.bench.timing import time_interleaved
@@ -38,6 +42,9 @@ def _jax_variants(kind: str, data: gnn_data.GraphArrays, inputs: gnn_jax.JaxInpu
         return params, jax.jit(tx.init)(params)
 
     variants["jaxnets"] = gnn_jax.stepper(jitted, *fresh(), inputs)
+    csr_forward, _ = gnn_jax.library_forward(kind, data.num_classes, csr=True)
+    variants["jaxnets_csr"] = gnn_jax.stepper(gnn_jax.epoch_step(csr_forward, tx)[0], *fresh(),
+                                              inputs)
     if scan_epochs > 0:
         variants["jaxnets_scan"] = gnn_jax.stepper(
             gnn_jax.scanned_epochs(raw_step, scan_epochs), *fresh(), inputs)
@@ -90,6 +97,8 @@ def run(graphs: list[gnn_data.GraphArrays], *, rounds: int, scan_epochs: int, us
             if "pyg" in med:
                 row["jaxnets_over_pyg"] = med["jaxnets"] / med["pyg"]
                 row["best_jax_over_pyg"] = min(v for k, v in med.items() if k != "pyg") / med["pyg"]
+                if "jaxnets_csr" in med:
+                    row["csr_over_pyg"] = med["jaxnets_csr"] / med["pyg"]
             if "handwritten" in med:
                 row["jaxnets_over_handwritten"] = med["jaxnets"] / med["handwritten"]
             if "jaxnets_scan" in med:
@@ -100,7 +109,10 @@ def run(graphs: list[gnn_data.GraphArrays], *, rounds: int, scan_epochs: int, us
     goal = None
     cora_rows = [r for r in rows if r["graph"] == "cora" and "jaxnets_over_pyg" in r]
     if cora_rows:
+        # The library's best per-call layout (BCOO or CSR; scan and hand-written excluded).
+        per_model = {r["model"]: min(r["jaxnets_over_pyg"], r.get("csr_over_pyg", np.inf))
+                     for r in cora_rows}
         goal = {"target_jaxnets_over_pyg": GOAL_JAXNETS_OVER_PYG,
-                "met": all(r["jaxnets_over_pyg"] <= GOAL_JAXNETS_OVER_PYG for r in cora_rows),
-                "per_model": {r["model"]: r["jaxnets_over_pyg"] for r in cora_rows}}
+                "met": all(v <= GOAL_JAXNETS_OVER_PYG for v in per_model.values()),
+                "per_model": per_model}
     return {"graphs": [g.summary() for g in graphs], "rows": rows, "goal_cora": goal}

@@ -23,7 +23,7 @@ import jraph
 import numpy as np
 import optax
 
-from jaxnets.graph import gcn_preprocess, to_bcoo
+from jaxnets.graph import gcn_preprocess, to_bcoo, to_csr
 from jaxnets.nn import GAT, GCN, Dropout, SAGEConv, dropout
 
 from tools.bench.gnn_data import GraphArrays
@@ -55,6 +55,8 @@ class JaxInputs(NamedTuple):
     x: Any                         # BCOO [N, F]
     labels: jax.Array
     train_mask: jax.Array
+    csr_graph: jraph.GraphsTuple   # gcn_graph with `CSREdges` (the CPU CSR kernel path)
+    x_csr: Any                     # the features as a `CSRMatrix` (the same values)
 
 
 def jax_inputs(data: GraphArrays) -> JaxInputs:
@@ -66,8 +68,9 @@ def jax_inputs(data: GraphArrays) -> JaxInputs:
     host_graph = graph._replace(senders=data.senders, receivers=data.receivers,
                                 n_node=np.array([n]), n_edge=np.array([e]))
     gcn_graph = jax.tree.map(jnp.asarray, gcn_preprocess(host_graph, num_nodes=n))
+    csr_graph = jax.tree.map(jnp.asarray, gcn_preprocess(host_graph, num_nodes=n, csr=True))
     return JaxInputs(graph, gcn_graph, to_bcoo(data.features), jnp.asarray(data.labels),
-                     jnp.asarray(data.train_mask))
+                     jnp.asarray(data.train_mask), csr_graph, to_csr(data.features))
 
 
 def library_model(kind: str, num_classes: int) -> nn.Module:
@@ -97,19 +100,29 @@ def optimizer(kind: str) -> optax.GradientTransformation:
 Forward = Callable[[Any, JaxInputs, jax.Array], jax.Array]
 
 
-def library_forward(kind: str, num_classes: int) -> tuple[Forward, Callable]:
-    """(forward, init(key, inputs) -> params) of jaxnets' model for `kind`."""
+def library_forward(kind: str, num_classes: int, *, csr: bool = False
+                    ) -> tuple[Forward, Callable]:
+    """(forward, init(key, inputs) -> params) of jaxnets' model for `kind`.
+
+    `csr=True` feeds the features as a `CSRMatrix` and (GCN) the graph preprocessed with
+    `gcn_preprocess(..., csr=True)`: both products run through XLA's CPU CSR kernel.
+    """
     model = library_model(kind, num_classes)
 
     def graph_of(inputs: JaxInputs) -> jraph.GraphsTuple:
-        return inputs.gcn_graph if kind == "gcn" else inputs.graph
+        if kind == "gcn":
+            return inputs.csr_graph if csr else inputs.gcn_graph
+        return inputs.graph
+
+    def features_of(inputs: JaxInputs):
+        return inputs.x_csr if csr else inputs.x
 
     def forward(params, inputs: JaxInputs, key):
-        return model.apply(params, graph_of(inputs), inputs.x, deterministic=False,
+        return model.apply(params, graph_of(inputs), features_of(inputs), deterministic=False,
                            rngs={"dropout": key})
 
     def init(key, inputs: JaxInputs):
-        return jax.jit(model.init)(key, graph_of(inputs), inputs.x)
+        return jax.jit(model.init)(key, graph_of(inputs), features_of(inputs))
 
     return forward, init
 
