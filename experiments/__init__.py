@@ -46,6 +46,10 @@ _MODULES: dict[str, str] = {
     "graph_rlearner": "graph_rlearner",
     "information_plane": "information_plane",
     "criticality": "criticality",
+    "relp": "relp",
+    "fedpub": "fedpub",
+    "qlora_telecom": "qlora_telecom",
+    "ais_forecast": "ais_forecast",
 }
 
 

@@ -21,7 +21,26 @@ Hooks (all optional, none change the default forward):
   one compiled program (Sparsing Law trains ReLU and SiLU models together under `vmap`);
 - `ffn_cls` swaps the FFN for another module with the same fields and call signature (e.g. a
   factorised mixture of experts); `ffn_kwargs_L` passes per-layer keyword arrays to it, with a
-  leading axis of length `num_layers`.
+  leading axis of length `num_layers`;
+- `node_deltas` adds a delta to each patching node, the residual stream entering a block
+  (`resid_pre`), the attention output (`attn_out`) and the FFN output (`mlp_out`), each
+  [num_layers, B, T, D]; the three are sown into "intermediates" (`block_l/<site>`, the value
+  after the delta). Zero deltas leave the forward unchanged and their gradient is dm/da_n, the
+  local gradient attribution patching needs (`jaxnets.explain.patching`).
+
+LRP mode (RelP, Rezaei Jafari et al. 2025, arXiv 2508.21258, Sec. 3; off by default): the field
+`lrp_rules` names propagation rules implemented as modified gradients. The forward values are
+unchanged (up to float rounding); one backward pass then gives LRP's propagation coefficients:
+- "ln": LN-rule (Ali et al. 2022): LayerNorm divides by sg(std), the normalising scale is a
+  constant in the backward pass (the mean subtraction stays linear);
+- "identity": Identity-rule (Rezaei Jafari et al. 2024) for the FFN gate's nonlinearity:
+  act(z) = z~ * sg(act(z) / z~), z~ = z + (sign(z) + [z = 0]) * 1e-6, so the backward passes
+  the ratio act(z)/z (ReLU is left alone: its ratio is its gradient);
+- "attention": AH-rule (Ali et al. 2022): the softmax attention weights are constants,
+  sg(softmax(q k^T / sqrt(d) + mask)), via flax MHA's `attention_fn`;
+- "half": Half-rule (Arras et al. 2019) for the multiplicative gate h = gate * up:
+  h = h/2 + sg(h/2), which halves the gradient reaching each factor.
+Linear layers keep the plain gradient (LRP-0). The param tree does not depend on the rules.
 """
 from __future__ import annotations
 
@@ -31,10 +50,71 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ACTIVATIONS", "CharLM", "GatedFFN", "bits_per_char", "contribution_norms",
-           "next_token_nll"]
+__all__ = ["ACTIVATIONS", "CharLM", "GatedFFN", "LRP_RULES", "NODE_SITES", "bits_per_char",
+           "contribution_norms", "lrp_half", "lrp_identity", "lrp_layer_norm",
+           "next_token_nll", "node_activations"]
 
 ACTIVATIONS = {"relu": jax.nn.relu, "silu": jax.nn.silu, "gelu": jax.nn.gelu}
+LRP_RULES = ("ln", "identity", "attention", "half")
+NODE_SITES = ("resid_pre", "attn_out", "mlp_out")
+_sg = jax.lax.stop_gradient
+
+
+def _check_rules(lrp_rules: tuple[str, ...]) -> None:
+    unknown = [r for r in lrp_rules if r not in LRP_RULES]
+    if unknown:
+        raise ValueError(f"lrp_rules must be drawn from {LRP_RULES}, got unknown {unknown}")
+
+
+def lrp_identity(act_x: jax.Array, x: jax.Array, eps: float = 1e-6) -> jax.Array:
+    """Identity-rule: the value `act_x` = act(x) with the backward d/dx = act(x) / x~.
+
+    x~ = x + (sign(x) + [x = 0]) * eps is the stabilised denominator of the official code's
+    `stabilize`. Returns x~ * sg(act_x / x~), equal to act_x up to rounding.
+    """
+    x_stab = x + (jnp.sign(x) + (x == 0).astype(x.dtype)) * eps
+    return x_stab * _sg(act_x / x_stab)
+
+
+def lrp_half(y: jax.Array) -> jax.Array:
+    """Half-rule for a product y = a * b: y/2 + sg(y/2), the same value, half the gradient."""
+    return y / 2 + _sg(y / 2)
+
+
+def lrp_layer_norm(x_xD: jax.Array, scale_D: jax.Array, bias_D: jax.Array,
+                   epsilon: float = 1e-6) -> jax.Array:
+    """LN-rule LayerNorm: (x - mean(x)) / sg(sqrt(var(x) + eps)) * scale + bias over the last
+    axis; the forward equals `nn.LayerNorm(epsilon)` (up to rounding), the std is a constant
+    in the backward pass."""
+    centred = x_xD - jnp.mean(x_xD, axis=-1, keepdims=True)
+    std = jnp.sqrt(jnp.mean(centred * centred, axis=-1, keepdims=True) + epsilon)
+    lead = (1,) * (x_xD.ndim - 1)
+    return centred / _sg(std) * scale_D.reshape(lead + (-1,)) + bias_D.reshape(lead + (-1,))
+
+
+class _LayerNorm(nn.Module):
+    """`nn.LayerNorm` (same params `scale`, `bias` [D], epsilon 1e-6) with the LN-rule on."""
+
+    @nn.compact
+    def __call__(self, x_xD: jax.Array) -> jax.Array:
+        d = x_xD.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (d,))
+        bias = self.param("bias", nn.initializers.zeros, (d,))
+        return lrp_layer_norm(x_xD, scale, bias)
+
+
+def _layer_norm(lrp_rules: tuple[str, ...], name: str) -> nn.Module:
+    return _LayerNorm(name=name) if "ln" in lrp_rules else nn.LayerNorm(name=name)
+
+
+def _constant_weight_attention(query, key, value, mask=None, dtype=None, precision=None):
+    """AH-rule attention for flax MHA's `attention_fn`: softmax weights under stop_gradient.
+
+    Shapes as `nn.dot_product_attention`: q [B, T, H, Dh], k, v [B, S, H, Dh] -> [B, T, H, Dh].
+    No dropout (CharLM has none)."""
+    weights_BxHxTxS = nn.dot_product_attention_weights(query, key, mask=mask, dtype=dtype,
+                                                       precision=precision, deterministic=True)
+    return jnp.einsum("...hqk,...khd->...qhd", _sg(weights_BxHxTxS), value, precision=precision)
 
 
 def contribution_norms(h_xF: jax.Array, w_down_FxD: jax.Array) -> jax.Array:
@@ -60,10 +140,14 @@ class GatedFFN(nn.Module):
         ReLU and SiLU models share one compiled program and train side by side under `vmap`
         (Sparsing Law). Without it the gate is `activation`.
       threshold: zero neurons whose contribution norm falls below it (CETT truncation).
+
+    `lrp_rules` (default none): "identity" and "half" switch on RelP's Identity- and Half-rule
+    for the gate (see the module docstring); the forward value and the params are unchanged.
     """
     d_model: int
     d_ff: int
     activation: str = "silu"
+    lrp_rules: tuple[str, ...] = ()
 
     @nn.compact
     def __call__(self, x_BxTxD: jax.Array, *, relu: jax.Array | None = None,
@@ -79,11 +163,16 @@ class GatedFFN(nn.Module):
         w_up = self.param("w_up", init, (self.d_model, self.d_ff))
         w_down = self.param("w_down", init, (self.d_ff, self.d_model))
         self.sow("intermediates", "ffn_input", x_BxTxD)
+        _check_rules(self.lrp_rules)
         z = x_BxTxD @ w_gate
         gate = ACTIVATIONS[self.activation](z)
+        if "identity" in self.lrp_rules and self.activation != "relu":
+            gate = lrp_identity(gate, z)
         if relu is not None:
             gate = jnp.where(relu, jax.nn.relu(z), gate)
         h = gate * (x_BxTxD @ w_up)
+        if "half" in self.lrp_rules:
+            h = lrp_half(h)
         self.sow("intermediates", "ffn_hidden", h)
         if threshold is not None:
             h = jnp.where(contribution_norms(h, w_down) < threshold, 0.0, h)
@@ -96,18 +185,30 @@ class _Block(nn.Module):
     d_ff: int
     activation: str
     ffn_cls: Any
+    lrp_rules: tuple[str, ...] = ()
 
     @nn.compact
-    def __call__(self, x_BxTxD: jax.Array, mask_1x1xTxT: jax.Array, ffn_kwargs: dict
-                 ) -> jax.Array:
-        y = nn.LayerNorm(name="ln_attn")(x_BxTxD)
-        y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, name="attn")(
-            y, y, mask=mask_1x1xTxT)
-        x_BxTxD = x_BxTxD + y
-        y = nn.LayerNorm(name="ln_ffn")(x_BxTxD)
+    def __call__(self, x_BxTxD: jax.Array, mask_1x1xTxT: jax.Array, ffn_kwargs: dict,
+                 deltas: dict[str, jax.Array] | None = None) -> jax.Array:
+        def node(site: str, value_BxTxD: jax.Array) -> jax.Array:
+            if deltas is not None:
+                value_BxTxD = value_BxTxD + deltas[site]
+            self.sow("intermediates", site, value_BxTxD)
+            return value_BxTxD
+
+        x_BxTxD = node("resid_pre", x_BxTxD)
+        y = _layer_norm(self.lrp_rules, "ln_attn")(x_BxTxD)
+        attention_fn = (_constant_weight_attention if "attention" in self.lrp_rules
+                        else nn.dot_product_attention)
+        y = nn.MultiHeadDotProductAttention(num_heads=self.num_heads, name="attn",
+                                            attention_fn=attention_fn)(y, y, mask=mask_1x1xTxT)
+        x_BxTxD = x_BxTxD + node("attn_out", y)
+        y = _layer_norm(self.lrp_rules, "ln_ffn")(x_BxTxD)
+        ffn_rules = tuple(r for r in self.lrp_rules if r in ("identity", "half"))
+        lrp_field = {"lrp_rules": ffn_rules} if ffn_rules else {}   # other ffn_cls need no field
         y = self.ffn_cls(d_model=self.d_model, d_ff=self.d_ff, activation=self.activation,
-                         name="ffn")(y, **ffn_kwargs)
-        return x_BxTxD + y
+                         name="ffn", **lrp_field)(y, **ffn_kwargs)
+        return x_BxTxD + node("mlp_out", y)
 
 
 class CharLM(nn.Module):
@@ -119,6 +220,13 @@ class CharLM(nn.Module):
         d_model, num_heads, num_layers, d_ff: the usual sizes (d_model % num_heads == 0).
         activation: the FFN gate's nonlinearity ("relu", "silu", "gelu").
         ffn_cls: the FFN module class (fields d_model, d_ff, activation; call (x, **kwargs)).
+        lrp_rules: RelP propagation rules, a subset of `LRP_RULES` (default none: plain
+            gradients); the forward and the params do not depend on them. "identity" and
+            "half" are passed on to the FFN, so a custom `ffn_cls` needs an `lrp_rules` field
+            to be used with them (it is not passed when they are off).
+
+    Call keywords: `ffn_threshold_L`, `ffn_kwargs_L` (see the module docstring) and
+    `node_deltas`, a dict from each of `NODE_SITES` to [num_layers, B, T, D] added to that node.
     """
     vocab_size: int
     max_len: int
@@ -128,11 +236,13 @@ class CharLM(nn.Module):
     d_ff: int = 256
     activation: str = "silu"
     ffn_cls: Any = GatedFFN
+    lrp_rules: tuple[str, ...] = ()
 
     @nn.compact
     def __call__(self, tokens_BxT: jax.Array, *,
                  ffn_threshold_L: jax.Array | None = None,
-                 ffn_kwargs_L: dict[str, Any] | None = None) -> jax.Array:
+                 ffn_kwargs_L: dict[str, Any] | None = None,
+                 node_deltas: dict[str, jax.Array] | None = None) -> jax.Array:
         if tokens_BxT.ndim != 2:
             raise ValueError(f"tokens must be [B, T], got shape {tokens_BxT.shape}")
         t = tokens_BxT.shape[1]
@@ -141,6 +251,16 @@ class CharLM(nn.Module):
         if self.d_model % self.num_heads:
             raise ValueError(f"d_model {self.d_model} not divisible by num_heads "
                              f"{self.num_heads}")
+        _check_rules(self.lrp_rules)
+        if node_deltas is not None:
+            expected = (self.num_layers, *tokens_BxT.shape, self.d_model)
+            if set(node_deltas) != set(NODE_SITES):
+                raise ValueError(f"node_deltas needs exactly the sites {NODE_SITES}, got "
+                                 f"{sorted(node_deltas)}")
+            for site, delta in node_deltas.items():
+                if jnp.shape(delta) != expected:
+                    raise ValueError(f"node_deltas[{site!r}] must have shape [L, B, T, D] = "
+                                     f"{expected}, got {jnp.shape(delta)}")
         per_layer = dict(ffn_kwargs_L or {})
         if ffn_threshold_L is not None:
             per_layer["threshold"] = jnp.asarray(ffn_threshold_L)
@@ -154,10 +274,19 @@ class CharLM(nn.Module):
         mask = nn.make_causal_mask(jnp.ones((1, t), bool))
         for layer in range(self.num_layers):
             kwargs = {name: value[layer] for name, value in per_layer.items()}
+            deltas = (None if node_deltas is None
+                      else {site: delta[layer] for site, delta in node_deltas.items()})
             x = _Block(self.d_model, self.num_heads, self.d_ff, self.activation, self.ffn_cls,
-                       name=f"block_{layer}")(x, mask, kwargs)
-        x = nn.LayerNorm(name="ln_final")(x)
+                       self.lrp_rules, name=f"block_{layer}")(x, mask, kwargs, deltas)
+        x = _layer_norm(self.lrp_rules, "ln_final")(x)
         return nn.Dense(self.vocab_size, name="head")(x)
+
+
+def node_activations(intermediates: dict, num_layers: int) -> dict[str, jax.Array]:
+    """The sown patching nodes as {site: [num_layers, B, T, D]} from `model.apply(...,
+    mutable=["intermediates"])[1]["intermediates"]`."""
+    return {site: jnp.stack([intermediates[f"block_{l}"][site][0] for l in range(num_layers)])
+            for site in NODE_SITES}
 
 
 def next_token_nll(logits_BxTxV: jax.Array, tokens_BxT: jax.Array) -> jax.Array:
