@@ -50,6 +50,7 @@ _MODULES: dict[str, str] = {
     "fedpub": "fedpub",
     "qlora_telecom": "qlora_telecom",
     "ais_forecast": "ais_forecast",
+    "gnodeformer": "gnodeformer",
 }
 
 
