@@ -51,6 +51,7 @@ _MODULES: dict[str, str] = {
     "qlora_telecom": "qlora_telecom",
     "ais_forecast": "ais_forecast",
     "gnodeformer": "gnodeformer",
+    "netllm_abr": "netllm_abr",
 }
 
 

@@ -56,14 +56,14 @@ def test_run_then_resume_in_the_same_workdir(tmp_path, capsys):
 
 def test_report_quick_writes_report_and_readme_table(tmp_path, monkeypatch):
     (tmp_path / "README.md").write_text(
-        "intro\n<!-- paper-table:start -->\nold\n<!-- paper-table:end -->\noutro\n")
+        "intro\n<!-- paper-table:start -->\nSTALE-ROW\n<!-- paper-table:end -->\noutro\n")
     monkeypatch.setenv("JAXNETS_PROGRESS", "0")
     code = cli.main(["report", "--quick", "--only", "gcn", "--root", str(tmp_path)])
     assert code in (0, 1)
     report = (tmp_path / "REPORT.md").read_text()
     assert "| gcn |" in report and "81.5% (Cora)" in report and "(quick)" in report
     readme = (tmp_path / "README.md").read_text()
-    assert "old" not in readme and "| Graph Attention Networks | `gat` | not run yet |" in readme
+    assert "STALE-ROW" not in readme and "| Graph Attention Networks | `gat` | not run yet |" in readme
     assert readme.startswith("intro\n") and readme.endswith("outro\n")
     entries = json.loads((tmp_path / "reports" / "report.json").read_text())
     assert entries["gcn"]["mode"] == "quick" and entries["gcn"]["status"] in ("pass", "fail")
