@@ -122,5 +122,8 @@ def roc_auc(pos_scores_P: Any, neg_scores_Q: Any) -> jax.Array:
     upper = jnp.searchsorted(pooled, p, side="right")
     avg_rank = 0.5 * (lower + upper + 1).astype(jnp.float32)
     n_pos, n_neg = pos.shape[0], neg.shape[0]
-    u = jnp.sum(avg_rank) - n_pos * (n_pos + 1) / 2.0
-    return u / (n_pos * n_neg)
+    # U = sum(rank_i) - P (P + 1) / 2 = sum(rank_i - i): summed term by term so that float32
+    # holds it for large P; the denominator as a float (P * Q can exceed 2**31).
+    own_rank = jnp.arange(1, n_pos + 1, dtype=jnp.float32)
+    u = jnp.sum(avg_rank - own_rank)
+    return u / (float(n_pos) * float(n_neg))

@@ -53,3 +53,14 @@ def test_node_hits_at_k_per_node(rng):
         assert count[v] == sel.sum()
         expected = np.mean(pos[sel] > kth) if sel.any() else 0.0
         assert float(hits[v]) == pytest.approx(expected)
+
+
+def test_roc_auc_when_pairs_exceed_int32():
+    """P * Q > 2**31 (CollegeMsg-sized): no overflow, and equal to scikit-learn's AUC."""
+    from sklearn.metrics import roc_auc_score
+    from jaxnets.metrics.link import roc_auc
+    rng = np.random.default_rng(0)
+    pos = rng.normal(0.3, 1.0, 50_000).astype(np.float32)
+    neg = rng.normal(0.0, 1.0, 50_000).astype(np.float32)
+    expected = roc_auc_score(np.r_[np.ones(50_000), np.zeros(50_000)], np.r_[pos, neg])
+    assert abs(float(roc_auc(pos, neg)) - expected) < 1e-5
