@@ -52,6 +52,7 @@ _MODULES: dict[str, str] = {
     "ais_forecast": "ais_forecast",
     "gnodeformer": "gnodeformer",
     "netllm_abr": "netllm_abr",
+    "nat": "nat",
 }
 
 
