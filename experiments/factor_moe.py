@@ -60,6 +60,7 @@ from jaxnets.experiment import Claim, Paper
 from jaxnets.models import factor_moe as fm
 from jaxnets.nn.char_lm import CharLM, bits_per_char, next_token_nll
 from jaxnets.train import batch_indices
+from jaxnets.train.lm import pretrain_lm
 
 PAPER = Paper(
     title="FactorLLM: Factorizing Knowledge via Mixture of Experts for Large Language Models",
@@ -119,27 +120,9 @@ def _models(config):
 
 def _train_teacher(config, model, train_NxT):
     """The dense "pretrained" model: AdamW + cosine, one jitted scan."""
-    key = jax.random.PRNGKey(config.teacher_seed)
-    sched = optax.warmup_cosine_decay_schedule(
-        0.0, config.teacher_lr, max(1, config.teacher_steps // 10), config.teacher_steps,
-        config.teacher_lr * 0.1)
-    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(sched, weight_decay=1e-4))
-    def step(carry, t):
-        p, o = carry
-        x = train_NxT[batch_indices(jax.random.fold_in(key, 1), t, len(train_NxT),
-                                    config.teacher_batch)]
-        loss, g = jax.value_and_grad(lambda q: next_token_nll(model.apply(q, x), x))(p)
-        u, o = tx.update(g, o, p)
-        return (optax.apply_updates(p, u), o), loss
-
-    @jax.jit
-    def train():
-        params = model.init(jax.random.fold_in(key, 0), train_NxT[:1])
-        (params, _), losses = jax.lax.scan(step, (params, tx.init(params)),
-                                           jnp.arange(config.teacher_steps))
-        return params, losses
-
-    return train()
+    return pretrain_lm(model, train_NxT, key=jax.random.PRNGKey(config.teacher_seed),
+                       steps=config.teacher_steps, batch_size=config.teacher_batch,
+                       learning_rate=config.teacher_lr)
 
 
 def _condition_table(config):

@@ -75,8 +75,9 @@ from jaxnets.data.text_corpus import VOCAB_SIZE, decode, encode, text_corpus
 from jaxnets.experiment import Claim, Paper
 from jaxnets.nn import lora
 from jaxnets.nn import quantize as qz
-from jaxnets.nn.char_lm import CharLM, bits_per_char, next_token_nll
+from jaxnets.nn.char_lm import CharLM, bits_per_char
 from jaxnets.train import batch_indices
+from jaxnets.train.lm import pretrain_lm
 
 PAPER = Paper(
     title="TSLAM-Mini: Efficient Telecom Specific LLM with QLoRA and Digital Twin Data "
@@ -170,27 +171,9 @@ def _model(config) -> CharLM:
 
 def _pretrain(config, model, train_NxT):
     """The generic base model: AdamW + warm-up cosine on docstring text, one jitted scan."""
-    key = jax.random.PRNGKey(config.base_seed)
-    steps = config.pretrain_steps
-    sched = optax.warmup_cosine_decay_schedule(0.0, config.pretrain_lr, max(1, steps // 10),
-                                               steps, config.pretrain_lr * 0.1)
-    tx = optax.chain(optax.clip_by_global_norm(1.0), optax.adamw(sched, weight_decay=1e-4))
-
-    def step(carry, t):
-        p, o = carry
-        x = train_NxT[batch_indices(jax.random.fold_in(key, 1), t, len(train_NxT),
-                                    config.pretrain_batch)]
-        loss, g = jax.value_and_grad(lambda q: next_token_nll(model.apply(q, x), x))(p)
-        u, o = tx.update(g, o, p)
-        return (optax.apply_updates(p, u), o), loss
-
-    @jax.jit
-    def train():
-        params = model.init(jax.random.fold_in(key, 0), train_NxT[:1])
-        (params, _), losses = jax.lax.scan(step, (params, tx.init(params)), jnp.arange(steps))
-        return params, losses
-
-    return train()
+    return pretrain_lm(model, train_NxT, key=jax.random.PRNGKey(config.base_seed),
+                       steps=config.pretrain_steps, batch_size=config.pretrain_batch,
+                       learning_rate=config.pretrain_lr)
 
 
 def _storages_and_bpc(config, model, base, held_NxT):

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnets._paths import path_name
+
 PyTree = Any
 
 __all__ = ["TargetSpec", "TargetStructureError", "leaf_path"]
@@ -31,7 +33,7 @@ class TargetStructureError(ValueError):
 
 def leaf_path(path: tuple) -> str:
     """'/'-joined name of a pytree path, e.g. 'Dense_0/kernel'."""
-    return "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k)))) for k in path)
+    return path_name(path)
 
 
 def _leaves_with_paths(tree: PyTree) -> dict[str, Any]:

@@ -29,6 +29,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jaxnets._paths import path_name as leaf_path
+
 __all__ = ["Target", "attention_and_dense_kernels", "count_params", "init_lora", "leaf_path",
            "merge_lora", "path_target"]
 
@@ -36,19 +38,6 @@ Params = Any
 Adapters = dict[str, dict[str, jax.Array]]
 # (path, leaf) -> number of leading input axes of the leaf, or None to leave it frozen.
 Target = Callable[[str, jax.Array], "int | None"]
-
-
-def leaf_path(path: tuple) -> str:
-    """The '/'-joined key path of a pytree leaf ("params/block_0/attn/query/kernel")."""
-    parts = []
-    for entry in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(entry, attr):
-                parts.append(str(getattr(entry, attr)))
-                break
-        else:
-            parts.append(str(entry))
-    return "/".join(parts)
 
 
 def _fan_in_axes(path: str, leaf: jax.Array) -> int:

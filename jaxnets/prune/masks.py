@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnets._paths import path_name
+
 __all__ = [
     "Rate", "apply_mask", "density", "layer_densities", "magnitude_prune", "mask_updates",
     "masked_optimizer", "ones_mask", "path_name", "random_mask_like", "default_prunable",
@@ -35,19 +37,6 @@ PyTree = Any
 Path = tuple
 # A pruning rate: one number for every prunable leaf, or a function of the leaf's path name.
 Rate = float | Callable[[str], float]
-
-
-def path_name(path: Path) -> str:
-    """'Dense_0/kernel' for a `tree_flatten_with_path` path (dict keys, attributes, indices)."""
-    parts = []
-    for entry in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(entry, attr):
-                parts.append(str(getattr(entry, attr)))
-                break
-        else:
-            parts.append(str(entry))
-    return "/".join(parts)
 
 
 def default_prunable(name: str, leaf: jax.Array) -> bool:

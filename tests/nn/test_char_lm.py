@@ -126,3 +126,17 @@ def test_bad_inputs():
         MODEL.apply(params, jnp.zeros((1, 20), jnp.int32))
     with pytest.raises(ValueError, match=r"\[B, T\]"):
         MODEL.apply(params, jnp.zeros((20,), jnp.int32))
+
+
+def test_pretrain_lm_lowers_the_loss_and_is_seeded():
+    import jax
+    import numpy as np
+    from jaxnets.nn.char_lm import CharLM
+    from jaxnets.train.lm import pretrain_lm
+    tokens = np.tile(np.arange(8, dtype=np.int32), (16, 1))   # a fully predictable sequence
+    model = CharLM(vocab_size=8, max_len=8, d_model=16, num_heads=2, num_layers=1, d_ff=32)
+    kwargs = dict(key=jax.random.PRNGKey(0), steps=30, batch_size=4, learning_rate=1e-2)
+    params, losses = pretrain_lm(model, tokens, **kwargs)
+    assert losses.shape == (30,) and float(losses[-1]) < 0.5 * float(losses[0])
+    again, _ = pretrain_lm(model, tokens, **kwargs)
+    np.testing.assert_array_equal(jax.tree.leaves(params)[0], jax.tree.leaves(again)[0])
