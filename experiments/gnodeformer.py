@@ -82,7 +82,8 @@ DESCRIPTION = ("Fed-GNODEFormer (spectral ODE-transformer, per-client eigenbasis
                "FedAvg-GCN under Dirichlet(0.01) label skew on Cora and Chameleon")
 HETEROPHILIC_GAIN = 5.0   # points Fed-GNODEFormer must beat FedAvg-GCN by on chameleon (issue row)
 HOMOPHILIC_MARGIN = 1.0   # points it may trail FedAvg-GCN by on Cora (issue row)
-MODELS = ("gnodeformer", "gcn")
+MODELS = ("gnodeformer", "gcn", "gcn_adam")
+BASELINES = ("gcn", "gcn_adam")
 PUBLIC_SPLIT = ("cora", "citeseer")
 
 
@@ -116,6 +117,10 @@ def get_config() -> ml_collections.ConfigDict:
         gcn_optimizer="sgd",        # "sgd" (FedGCN) or "adam" (Kipf & Welling: lr 0.01)
         gcn_learning_rate=0.5,
         gcn_weight_decay=5e-4,
+        # A second, Adam-trained FedAvg-GCN (Kipf & Welling's optimiser); the claim compares
+        # against the stronger of the two baselines.
+        adam_baseline=True,
+        adam_learning_rate=0.01,
     ))
 
 
@@ -417,10 +422,15 @@ def _models(config: ml_collections.ConfigDict, num_classes: int) -> dict:
                              optax.adam(config.gcn_learning_rate))
     else:
         raise ValueError(f"gcn_optimizer must be 'sgd' or 'adam', got {config.gcn_optimizer!r}")
-    return {
+    models = {
         "gnodeformer": (apply_gnode, init_gnode, sgd(config.learning_rate, config.weight_decay)),
         "gcn": (apply_gcn, init_gcn, gcn_tx),
     }
+    if config.adam_baseline:  # L2 on every parameter, Adam reset every round
+        models["gcn_adam"] = (apply_gcn, init_gcn, optax.chain(
+            optax.add_decayed_weights(config.gcn_weight_decay),
+            optax.adam(config.adam_learning_rate)))
+    return models
 
 
 # --------------------------------------------------------------------------------------- run
@@ -442,7 +452,8 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
             entry[f"{label}_curve"] = out["curve"]
         results["datasets"][name] = entry
         with (workdir / "metrics.jsonl").open("a") as f:
-            f.write(json.dumps({"dataset": name, **{m: entry[m] for m in MODELS}}) + "\n")
+            f.write(json.dumps({"dataset": name, **{m: entry[m] for m in MODELS if m in entry}})
+                    + "\n")
     results["plot"] = "gnodeformer.png"
     _plot(results, workdir / results["plot"])
     (workdir / "gnodeformer_summary.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -454,7 +465,7 @@ def _plot(results: dict, path: pathlib.Path) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     for ax, name in zip(axes[0], names):
         entry = results["datasets"][name]
-        for label in MODELS:
+        for label in (m for m in MODELS if m in entry):
             curve = entry[f"{label}_curve"]
             acc = np.asarray(curve["accuracy"])
             (mean_line,) = ax.plot(curve["round"], acc.mean(axis=1), linewidth=2,
@@ -474,20 +485,26 @@ def claim(results: dict) -> Claim:
     conditions, ours = [], []
     required = {"chameleon", "cora"}
     for name, entry in results["datasets"].items():
-        gnode, gcn = float(np.mean(entry["gnodeformer"])), float(np.mean(entry["gcn"]))
+        gnode = float(np.mean(entry["gnodeformer"]))
+        best = max((b for b in BASELINES if b in entry), key=lambda b: np.mean(entry[b]))
+        gcn = float(np.mean(entry[best]))
         if name == "chameleon":
             conditions.append(gnode >= gcn + HETEROPHILIC_GAIN)
         elif name == "cora":
             conditions.append(gnode >= gcn - HOMOPHILIC_MARGIN)
+        others = "".join(f", {b} {plots.mean_std(entry[b])}" for b in BASELINES
+                         if b in entry and b != best)
         ours.append(f"{name}: Fed-GNODEFormer {plots.mean_std(entry['gnodeformer'])} vs "
-                    f"FedAvg-GCN {plots.mean_std(entry['gcn'])} ({gnode - gcn:+.1f})")
+                    f"FedAvg-GCN ({best}, the stronger baseline) {plots.mean_std(entry[best])} "
+                    f"({gnode - gcn:+.1f}{others})")
     missing = sorted(required - set(results["datasets"]))
     if missing:
         ours.append(f"not run: {', '.join(missing)} (the claim needs both)")
     return Claim(
         passed=not missing and all(conditions),
         text=(f"under Dirichlet label skew, Fed-GNODEFormer >= FedAvg-GCN + {HETEROPHILIC_GAIN:g} "
-              f"points on chameleon and >= FedAvg-GCN - {HOMOPHILIC_MARGIN:g} on Cora "
+              f"points on chameleon and >= FedAvg-GCN - {HOMOPHILIC_MARGIN:g} on Cora (the "
+              "stronger of the SGD and Adam FedAvg-GCN baselines) "
               "(mean test accuracy over seeds, global model on the clients' test nodes)"),
         paper=("significant improvement over federated baselines on non-IID heterophilic graphs, "
                "better on homophilic ones (table numbers not retrieved offline)"),

@@ -161,7 +161,7 @@ def test_fedgcn_partition_and_split():
     assert val.sum() == 32
     from jaxnets import experiment as experiment_lib
     config = experiment_lib.build_config(experiment, ["gcn_optimizer=adam"])
-    assert set(experiment._models(config, 3)) == {"gnodeformer", "gcn"}
+    assert set(experiment._models(config, 3)) == {"gnodeformer", "gcn", "gcn_adam"}
     with pytest.raises(ValueError, match="gcn_optimizer"):
         experiment._models(experiment_lib.build_config(experiment, ["gcn_optimizer=lamb"]), 3)
     claim = experiment.claim({"plot": "p.png", "datasets": {
@@ -171,6 +171,10 @@ def test_fedgcn_partition_and_split():
         "chameleon": {"gnodeformer": [40.0], "gcn": [34.0]},
         "cora": {"gnodeformer": [79.5], "gcn": [80.0]}}})
     assert claim.passed  # +6 on chameleon, -0.5 on Cora
+    claim = experiment.claim({"plot": "p.png", "datasets": {
+        "chameleon": {"gnodeformer": [40.0], "gcn": [20.0], "gcn_adam": [36.0]},
+        "cora": {"gnodeformer": [79.5], "gcn": [15.0], "gcn_adam": [80.0]}}})
+    assert not claim.passed and "gcn_adam, the stronger" in claim.ours  # +4 < 5 vs Adam
 
 
 def test_quick_experiment_smoke(tmp_path):
