@@ -62,7 +62,9 @@ def entry_from_run(name: str, workdir: str | pathlib.Path, reports_dir: pathlib.
     A long reproduction run elsewhere (`jaxnets run NAME --workdir W`) enters the report as it
     is. Its mode is "full" when it used the experiment's full config unchanged, "quick" for the
     smoke-test config, and "custom" otherwise (overrides), so the report never passes off a
-    changed config as the paper's protocol.
+    changed config as the paper's protocol. The claim is evaluated again from the run's results
+    with the experiment's current `claim` (a pure function of them), so a check added or fixed
+    after the run applies.
 
     Raises:
       FileNotFoundError: the run has no results.json (unfinished or wrong folder).
@@ -81,6 +83,10 @@ def entry_from_run(name: str, workdir: str | pathlib.Path, reports_dir: pathlib.
     mode = {config_lib.config_hash(full): "full",
             config_lib.config_hash(quick): "quick"}.get(record.get("config_hash"), "custom")
     claim = record["claim"]
+    if "results" in record:  # the current claim function decides (a check fixed after the run)
+        current = module.claim(record["results"])
+        claim = {"passed": bool(current.passed), "text": current.text, "paper": current.paper,
+                 "ours": current.ours, "plot": current.plot}
     plot = None
     if claim.get("plot") and (workdir / claim["plot"]).exists():
         reports_dir.mkdir(parents=True, exist_ok=True)

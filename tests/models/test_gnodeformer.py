@@ -165,16 +165,20 @@ def test_fedgcn_partition_and_split():
     with pytest.raises(ValueError, match="gcn_optimizer"):
         experiment._models(experiment_lib.build_config(experiment, ["gcn_optimizer=lamb"]), 3)
     claim = experiment.claim({"plot": "p.png", "datasets": {
-        "chameleon": {"gnodeformer": [40.0, 42.0], "gcn": [30.0, 31.0]}}})
+        "chameleon": {"gnodeformer": [40.0, 42.0], "gcn": [30.0, 31.0], "num_classes": 5}}})
     assert not claim.passed and "not run: cora" in claim.ours  # one dataset cannot pass
     claim = experiment.claim({"plot": "p.png", "datasets": {
-        "chameleon": {"gnodeformer": [40.0], "gcn": [34.0]},
-        "cora": {"gnodeformer": [79.5], "gcn": [80.0]}}})
+        "chameleon": {"gnodeformer": [40.0], "gcn": [34.0], "num_classes": 5},
+        "cora": {"gnodeformer": [79.5], "gcn": [80.0], "num_classes": 7}}})
     assert claim.passed  # +6 on chameleon, -0.5 on Cora
     claim = experiment.claim({"plot": "p.png", "datasets": {
-        "chameleon": {"gnodeformer": [40.0], "gcn": [20.0], "gcn_adam": [36.0]},
-        "cora": {"gnodeformer": [79.5], "gcn": [15.0], "gcn_adam": [80.0]}}})
+        "chameleon": {"gnodeformer": [40.0], "gcn": [20.0], "gcn_adam": [36.0], "num_classes": 5},
+        "cora": {"gnodeformer": [79.5], "gcn": [15.0], "gcn_adam": [80.0], "num_classes": 7}}})
     assert not claim.passed and "gcn_adam, the stronger" in claim.ours  # +4 < 5 vs Adam
+    claim = experiment.claim({"plot": "p.png", "datasets": {  # a baseline at chance
+        "chameleon": {"gnodeformer": [48.0], "gcn": [22.0], "num_classes": 5},
+        "cora": {"gnodeformer": [81.0], "gcn": [18.0], "num_classes": 7}}})
+    assert not claim.passed and "did not learn" in claim.ours
 
 
 def test_quick_experiment_smoke(tmp_path):
