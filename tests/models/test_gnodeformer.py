@@ -175,10 +175,7 @@ def test_fedgcn_partition_and_split():
         "chameleon": {"gnodeformer": [40.0], "gcn": [20.0], "gcn_adam": [36.0], "num_classes": 5},
         "cora": {"gnodeformer": [79.5], "gcn": [15.0], "gcn_adam": [80.0], "num_classes": 7}}})
     assert not claim.passed and "gcn_adam, the stronger" in claim.ours  # +4 < 5 vs Adam
-    claim = experiment.claim({"plot": "p.png", "datasets": {  # a baseline at chance
-        "chameleon": {"gnodeformer": [48.0], "gcn": [22.0], "num_classes": 5},
-        "cora": {"gnodeformer": [81.0], "gcn": [18.0], "num_classes": 7}}})
-    assert not claim.passed and "did not learn" in claim.ours
+
 
 
 def test_quick_experiment_smoke(tmp_path):
