@@ -7,7 +7,8 @@ digits shards, Dirichlet label skew) on the same stacked client data:
   * loop: `jax.jit(client_update)` called once per client (one compile, K dispatches, each
     client's data sliced on the device beforehand), then a jitted weighted mean of the K
     updates.
-Compile time is reported separately (first call), then the median of `--repeats` timed rounds.
+Compile time is reported separately (first call), then the median of `--repeats` timed rounds;
+the two rounds' new global models are checked equal (same per-client keys).
 Timings are machine-dependent: compare the ratio within one run, ideally on an idle machine
 (PERFORMANCE.md item 7); the 1-minute load average is printed beside it. The issue's goal is a
 ratio >= 10x on CPU for 100 clients.
@@ -64,7 +65,8 @@ def main() -> None:
     mean = jax.jit(lambda g, u, w: aggregators.fedavg(g, u, w, (), {})[0])
     per_client = [jax.tree_util.tree_map(lambda a, k=k: a[k], data)
                   for k in range(args.clients)]
-    keys = jax.random.split(key, args.clients)
+    client_key, _ = jax.random.split(key)   # the round's own key schedule (make_round)
+    keys = jax.random.split(client_key, args.clients)
 
     def loop_round():
         updates = [client_step(params, (), per_client[k], keys[k], {})[0]
@@ -73,13 +75,18 @@ def main() -> None:
         return mean(params, stacked, weights)
 
     loop_compile, loop_s = time_call(loop_round, args.repeats)
+    vmap_params = round_fn(params, (), (), data, weights, key, {})[0]
+    difference = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(
+        jax.tree_util.tree_leaves(vmap_params), jax.tree_util.tree_leaves(loop_round())))
+    if difference > 1e-4:
+        raise AssertionError(f"the vmapped and looped rounds disagree (max abs {difference:.2e})")
     result = {
         "clients": args.clients, "local_steps": args.local_steps, "batch": args.batch,
         "hidden": args.hidden, "devices": jax.device_count(), "backend": jax.default_backend(),
         "vmap_round_ms": 1e3 * vmap_s, "loop_round_ms": 1e3 * loop_s,
         "loop_over_vmap": loop_s / vmap_s,
         "vmap_compile_s": vmap_compile, "loop_compile_s": loop_compile,
-        "load_average_1min": os.getloadavg()[0],
+        "max_abs_difference": difference, "load_average_1min": os.getloadavg()[0],
     }
     print(json.dumps(result, indent=2))
 

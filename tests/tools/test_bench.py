@@ -45,7 +45,11 @@ def test_tiny_suite_writes_bench_md_and_json(tmp_path, capsys):
     assert ("pyg" in row["ms_per_epoch"]) == pyg
     assert {"compile_s", "median_s", "min_s", "max_s"} <= set(row["timings"]["jaxnets"])
     assert results["propagation"]["rows"][0]["fastest"] in {"segment_sum", "bcoo", "dense"}
-    assert results["populations"]["seeds"]["loop_over_vmap"] > 0
+    populations = results["populations"]
+    assert populations["seeds"]["loop_over_vmap"] > 0
+    assert populations["seeds"]["loop_over_vmap_csr_nodrop"] > 0
+    (clients,) = populations["clients"]
+    assert clients["clients"] == 2 and clients["max_abs_difference"] <= 1e-4
     implicit_rows = results["implicit"]["rows"]
     assert [r["max_iter"] for r in implicit_rows] == [2]
     assert all(r["memory"]["unrolled"] is None or r["memory"]["unrolled"]["peak_bytes"] > 0
@@ -55,3 +59,4 @@ def test_tiny_suite_writes_bench_md_and_json(tmp_path, capsys):
     for heading in ("# jaxnets benchmarks", "## 1.", "## 1b.", "## 2.", "## 3.", "## 4."):
         assert heading in text
     assert ("PyG skipped" in text) != pyg
+    assert "Clients of a FedAvg round" in text and "no dropout" in text

@@ -73,10 +73,14 @@ def jax_inputs(data: GraphArrays) -> JaxInputs:
                      jnp.asarray(data.train_mask), csr_graph, to_csr(data.features))
 
 
-def library_model(kind: str, num_classes: int) -> nn.Module:
-    """jaxnets' own model for `kind` in MODELS, with PyG's example widths."""
+def library_model(kind: str, num_classes: int, dropout_rate: float | None = None) -> nn.Module:
+    """jaxnets' own model for `kind` in MODELS, with PyG's example widths (and dropout unless
+    `dropout_rate` is given; GCN only)."""
     if kind == "gcn":
-        return GCN(hidden_features=(16,), num_classes=num_classes, dropout_rate=0.5)
+        return GCN(hidden_features=(16,), num_classes=num_classes,
+                   dropout_rate=0.5 if dropout_rate is None else dropout_rate)
+    if dropout_rate is not None:
+        raise ValueError("dropout_rate can be overridden for the GCN only")
     if kind == "sage":
         return SAGE(hidden=64, num_classes=num_classes, dropout_rate=0.5)
     if kind == "gat":
@@ -100,14 +104,14 @@ def optimizer(kind: str) -> optax.GradientTransformation:
 Forward = Callable[[Any, JaxInputs, jax.Array], jax.Array]
 
 
-def library_forward(kind: str, num_classes: int, *, csr: bool = False
-                    ) -> tuple[Forward, Callable]:
+def library_forward(kind: str, num_classes: int, *, csr: bool = False,
+                    dropout_rate: float | None = None) -> tuple[Forward, Callable]:
     """(forward, init(key, inputs) -> params) of jaxnets' model for `kind`.
 
     `csr=True` feeds the features as a `CSRMatrix` and (GCN) the graph preprocessed with
     `gcn_preprocess(..., csr=True)`: both products run through XLA's CPU CSR kernel.
     """
-    model = library_model(kind, num_classes)
+    model = library_model(kind, num_classes, dropout_rate)
 
     def graph_of(inputs: JaxInputs) -> jraph.GraphsTuple:
         if kind == "gcn":

@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> dict:
         _log("[2] populations: vmap versus loop")
         c = cfg["populations"]
         results["populations"] = populations.run(graphs[0], k=c["k"], rounds=c["rounds"],
-                                                 subnet_settings=c["subnets"], log=_log)
+                                                 subnet_settings=c["subnets"],
+                                                 client_settings=c.get("clients", []), log=_log)
     if "implicit" in args.only:
         mark.start("implicit")
         from tools.bench import implicit
