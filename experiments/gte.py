@@ -104,18 +104,15 @@ def _targets(inter) -> dict:
 def run_gte(inter, config) -> tuple[dict, float]:
     """GTE's metrics and the wall time of scoring every user (compile included)."""
     u, i = inter.num_users, inter.num_items
-    train_u, train_i = (jnp.asarray(a, jnp.int32) for a in inter.pairs("train"))
+    host_u, host_i = inter.pairs("train")
+    train_u, train_i = (jnp.asarray(a, jnp.int32) for a in (host_u, host_i))
     batch = config.gte_batch
 
-    @jax.jit
-    def all_scores(users_P, items_P):
-        op = gte_lib.gte_operator(users_P, items_P, u, i, config.k, batch)
-        firsts = jnp.arange(-(-u // batch), dtype=jnp.int32) * batch
-        return jax.lax.map(
-            lambda f: gte_lib.gte_user_scores(users_P, items_P, op, f, batch), firsts)
-
+    all_scores = jax.jit(gte_lib.gte_all_scores, static_argnums=(3, 4, 5))
     start = time.perf_counter()
-    scores = jax.block_until_ready(all_scores(train_u, train_i)).reshape(-1, i)
+    props = gte_lib.gte_propagations(host_u, host_i, u, i)
+    scores = jax.block_until_ready(
+        all_scores(props, train_u, train_i, u, batch, config.k)).reshape(-1, i)
     wall = time.perf_counter() - start
     metrics = jax.jit(lambda s: topn.evaluate_topn_targets(
         lambda users: s[users], u, i, _targets(inter), config.ks, batch))(scores)

@@ -33,6 +33,16 @@ def test_batched_gte_equals_the_recurrence(interactions, k):
     np.testing.assert_array_equal(scores[11:], 0)                     # rows past the last user
 
 
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_sparse_route_equals_the_recurrence(interactions, k):
+    r, users, items = interactions
+    props = gte.gte_propagations(np.asarray(users), np.asarray(items), 11, 9)
+    scores = jax.jit(gte.gte_batch_scores_sparse, static_argnums=(4, 5))
+    batches = [scores(props, users, items, jnp.asarray(f), 4, k) for f in (0, 4, 8)]
+    np.testing.assert_allclose(np.concatenate(batches)[:11], _paper_recurrence(r, k), rtol=1e-6)
+    np.testing.assert_array_equal(np.concatenate(batches)[11:], 0)
+
+
 def test_gte_k3_equals_closed_form(interactions):
     r, users, items = interactions
     op = jax.jit(gte.gte_operator, static_argnums=(2, 3, 4, 5))(users, items, 11, 9, 3, 16)
@@ -54,6 +64,11 @@ def test_bad_input_is_rejected(interactions):
         gte.gte_operator(users, items[:-1], 11, 9)
     with pytest.raises(ValueError, match="k and batch_size"):
         gte.gte_operator(users, items, 11, 9, k=0)
+    with pytest.raises(ValueError, match="must lie in"):
+        gte.gte_propagations(np.asarray(users), np.asarray(items), 11, 5)
+    props = gte.gte_propagations(np.asarray(users), np.asarray(items), 11, 9)
+    with pytest.raises(ValueError, match="k must be"):
+        gte.gte_batch_scores_sparse(props, users, items, jnp.asarray(0), 4, k=0)
 
 
 def test_gte_experiment_smoke(tmp_path):
