@@ -39,6 +39,7 @@ import scipy.sparse  # noqa: E402
 from jaxnets import config as config_lib  # noqa: E402
 from jaxnets import data as data_lib  # noqa: E402
 from jaxnets import graph as graph_lib  # noqa: E402
+from jaxnets.graph import RowStack, to_csr  # noqa: E402
 from jaxnets import nn as jnn  # noqa: E402
 from jaxnets import plots  # noqa: E402
 from jaxnets.experiment import Claim, Paper  # noqa: E402
@@ -144,19 +145,21 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     stack = fg.sf_stack(hidden, n, config.temperature)
     tx = local.per_layer(adam, num_layers)
 
-    def sf_batch(key):
-        virtual = fg.virtual_node_features(key, c, x.shape[1])
-        return {"x": jnp.concatenate([x, virtual]), "context": (sf_graph,), "labels": labels,
+    # SF's input: the real nodes' features (kept sparse, shared by the seeds: one wide CSR pass
+    # under vmap) stacked over the virtual nodes' N(0, 1) rows (one draw per seed)
+    x_real = to_csr(ds.features) if scipy.sparse.issparse(ds.features) else x
+
+    def sf_batch(virtual):
+        return {"x": RowStack(x_real, virtual), "context": (sf_graph,), "labels": labels,
                 "mask": masks["train"]}
 
     def sf_init(key):
-        batch = sf_batch(jax.random.fold_in(key, 7))
-        params, frozen = stack.init(key, batch)
-        return TrainState.create(params, tx, key, {"stack": frozen, "x": batch["x"]})
+        virtual = fg.virtual_node_features(jax.random.fold_in(key, 7), c, x.shape[1])
+        params, frozen = stack.init(key, sf_batch(virtual))
+        return TrainState.create(params, tx, key, {"stack": frozen, "virtual": virtual})
 
     def sf_batches(state):
-        return {"x": state.model_state["x"], "context": (sf_graph,), "labels": labels,
-                "mask": masks["train"]}
+        return sf_batch(state.model_state["virtual"])
 
     def sf_losses(losses_fn):
         return lambda p, ms, b, k: losses_fn(p, ms["stack"], b, k)

@@ -22,7 +22,8 @@ from jaxnets.graph.propagate import propagate, segment_softmax
 from jaxnets.graph.sampling import (
     CSRAdjacency, SampledBlocks, csr_adjacency, sample_blocks, sample_neighbors)
 from jaxnets.graph.random_projection import fastrp, fastrp_merge, fastrp_powers, sparse_rp_kernel
-from jaxnets.graph.sparse import BCOO, is_sparse, spmm, to_bcoo, with_data
+from jaxnets.graph.sparse import (BCOO, RowStack, is_sparse, row_indices, spmm, to_bcoo,
+                                  with_data)
 from jaxnets.graph.structure import (
     add_self_loops, degree, get_fully_connected_graph, in_degree, is_self_loop, out_degree,
     remove_self_loops)
@@ -35,7 +36,7 @@ __all__ = [
     "common_neighbor_count", "fastrp", "fastrp_merge", "fastrp_powers", "gather_sum", "padded_adjacency", "pair_neighborhoods", "walk_counts", "add_self_loops", "batch",
     "check_graph", "checked", "degree", "edge_mask", "gcn_norm", "gcn_preprocess",
     "get_fully_connected_graph", "graph_checks_enabled", "graph_mask", "in_degree", "is_self_loop",
-    "is_sparse", "node_mask", "out_degree", "pad_graph", "padding_budget", "propagate",
+    "is_sparse", "RowStack", "row_indices", "node_mask", "out_degree", "pad_graph", "padding_budget", "propagate",
     "random_walk_norm", "remove_self_loops", "segment_softmax", "sparse_rp_kernel", "spmm", "symmetric_norm",
     "to_bcoo", "unbatch", "unpad_graph", "with_data", "zero_out_padding",
 ]

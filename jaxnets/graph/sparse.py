@@ -10,7 +10,7 @@ computation is exactly a gather + segment_sum.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,9 +21,44 @@ from jax.experimental import sparse as jsparse
 from jaxnets.graph.csr import CSRMatrix, csr_propagate
 from jaxnets.graph.validate import GraphError
 
-__all__ = ["BCOO", "to_bcoo", "is_sparse", "spmm", "with_data"]
+__all__ = ["BCOO", "RowStack", "to_bcoo", "is_sparse", "spmm", "with_data", "row_indices"]
 
 BCOO = jsparse.BCOO
+
+
+class RowStack(NamedTuple):
+    """Node features whose first rows are a sparse matrix and whose last rows are dense.
+
+    E.g. ForwardGNN's SF input: the real nodes' bag-of-words features (sparse, shared by a
+    population) over the class virtual nodes' N(0, 1) features (dense, one draw per member).
+    `spmm` multiplies the two blocks apart, so the sparse block keeps its O(nnz H) product (and,
+    as a `CSRMatrix` under `vmap`, its one wide pass for all members).
+
+    Attributes:
+        top: [N, F] `BCOO`, `CSRMatrix` or dense array (rows 0 .. N - 1).
+        bottom: dense [M, F] (rows N .. N + M - 1).
+    """
+    top: Any
+    bottom: jax.Array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.top.shape[0] + self.bottom.shape[0], self.top.shape[1])
+
+    @property
+    def ndim(self) -> int:
+        return 2
+
+    @property
+    def dtype(self):
+        return self.bottom.dtype
+
+
+def row_indices(x: Any) -> jax.Array:
+    """int [nnz] row of each stored value of a 2-D `BCOO` or `CSRMatrix`."""
+    if isinstance(x, CSRMatrix):
+        return x.structure.receivers_E
+    return x.indices[:, 0]
 
 
 def is_sparse(x: Any) -> bool:
@@ -93,7 +128,7 @@ def spmm(x_NxF: Any, w_FxH: jax.Array) -> jax.Array:
     `w` and to the stored values.
 
     Args:
-        x_NxF: dense [..., F] array or 2-D `BCOO` of shape [N, F].
+        x_NxF: dense [..., F] array, or a 2-D `BCOO`, `CSRMatrix` or `RowStack` of shape [N, F].
         w_FxH: dense [F, H] matrix.
 
     Returns:
@@ -106,6 +141,11 @@ def spmm(x_NxF: Any, w_FxH: jax.Array) -> jax.Array:
     if w.ndim != 2 or x_NxF.shape[-1] != w.shape[0]:
         raise GraphError(f"x has shape {tuple(x_NxF.shape)} but w has shape {w.shape}; "
                          f"expected w of shape ({x_NxF.shape[-1]}, H)")
+    if isinstance(x_NxF, RowStack):
+        if x_NxF.bottom.ndim != 2 or x_NxF.bottom.shape[1] != x_NxF.top.shape[1]:
+            raise GraphError(f"RowStack blocks must share their width: top {x_NxF.top.shape}, "
+                             f"bottom {x_NxF.bottom.shape}")
+        return jnp.concatenate([spmm(x_NxF.top, w), jnp.matmul(x_NxF.bottom, w)])
     if not is_sparse(x_NxF):
         return jnp.matmul(jnp.asarray(x_NxF), w)
     if isinstance(x_NxF, CSRMatrix):

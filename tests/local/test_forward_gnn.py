@@ -56,6 +56,27 @@ def _sf_batch():
     return {"x": x, "context": (graph,), "labels": LABELS, "mask": jnp.asarray(TRAIN)}
 
 
+@pytest.mark.parametrize("to_sparse", [graph_lib.to_csr, graph_lib.to_bcoo])
+def test_sparse_row_stack_input_equals_the_dense_input(to_sparse):
+    """SF's first layer on RowStack(sparse real rows, dense virtual rows): the same outputs and
+    gradients as on the dense [N + C, F] matrix (row normalisation scales the stored values)."""
+    graph = fg.add_virtual_nodes(SENDERS, RECEIVERS, N, LABELS, TRAIN, C)
+    real = np.asarray(_x()) * (np.arange(N * F).reshape(N, F) % 3 == 0)   # a third nonzero
+    real[4] = 0.0                                                          # an empty row
+    virtual = fg.virtual_node_features(KEY, C, F)
+    dense = jnp.concatenate([jnp.asarray(real), virtual])
+    stacked = graph_lib.RowStack(to_sparse(real), virtual)
+    layer = fg.ForwardGNNLayer(5)
+    params = layer.init(KEY, graph, dense)
+    np.testing.assert_allclose(layer.apply(params, graph, stacked),
+                               layer.apply(params, graph, dense), atol=1e-6)
+    grad = jax.grad(lambda p, x: jnp.sum(jnp.sin(layer.apply(p, graph, x))))
+    for a, b in zip(jax.tree.leaves(grad(params, stacked)), jax.tree.leaves(grad(params, dense))):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(graph_lib.GraphError, match="share their width"):
+        graph_lib.spmm(graph_lib.RowStack(to_sparse(real), virtual[:, :2]), jnp.ones((F, 2)))
+
+
 def test_sf_and_topdown_sf_losses_are_local():
     stack = fg.sf_stack((8, 8, 8), N)
     batch = _sf_batch()

@@ -34,7 +34,7 @@ import jraph
 import numpy as np
 from jax.experimental import sparse as jsparse
 
-from jaxnets.graph import gcn_preprocess, propagate
+from jaxnets.graph import RowStack, gcn_preprocess, is_sparse, propagate, row_indices, with_data
 from jaxnets.nn import GCNConv
 from jaxnets.nn.linear import add_bias
 from jaxnets.train.local.stack import LocalLayer, LocalStack
@@ -45,8 +45,18 @@ from jaxnets.train.supervised import masked_cross_entropy
 PyTree = Any
 
 
-def l2_normalize_rows(h_NxF: jax.Array, eps: float = 1e-8) -> jax.Array:
-    """`h / (||h||_2 + eps)` row-wise (the reference's "LayerNormalization")."""
+def l2_normalize_rows(h_NxF: Any, eps: float = 1e-8) -> Any:
+    """`h / (||h||_2 + eps)` row-wise (the reference's "LayerNormalization").
+
+    `h` may be dense, a sparse `BCOO` / `CSRMatrix` (its stored values are scaled: the result
+    stays sparse) or a `RowStack` of the two (each block normalised; SF's first-layer input).
+    """
+    if isinstance(h_NxF, RowStack):
+        return RowStack(l2_normalize_rows(h_NxF.top, eps), l2_normalize_rows(h_NxF.bottom, eps))
+    if is_sparse(h_NxF):
+        rows = row_indices(h_NxF)
+        squares = jax.ops.segment_sum(jnp.square(h_NxF.data), rows, num_segments=h_NxF.shape[0])
+        return with_data(h_NxF, h_NxF.data / (jnp.sqrt(squares)[rows] + eps))
     return h_NxF / (jnp.linalg.norm(h_NxF, axis=-1, keepdims=True) + eps)
 
 
@@ -56,7 +66,8 @@ class ForwardGNNLayer(nn.Module):
     features: int
 
     @nn.compact
-    def __call__(self, graph: jraph.GraphsTuple, h_NxF: jax.Array) -> jax.Array:
+    def __call__(self, graph: jraph.GraphsTuple, h_NxF: Any) -> jax.Array:
+        """[N, features] from h [N, F]: dense, sparse or a `RowStack` (see `l2_normalize_rows`)."""
         return GCNConv(self.features)(graph, l2_normalize_rows(h_NxF))
 
 
