@@ -120,6 +120,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 import experiments.forward_gnn as experiment  # noqa: E402
+from jaxnets.graph import RowStack, to_csr  # noqa: E402
 from jaxnets.train import TrainState, fit  # noqa: E402
 from jaxnets.train import local  # noqa: E402
 from jaxnets.train.local import forward_gnn as fg  # noqa: E402
@@ -288,10 +289,11 @@ class Ours:
     def stack(self, hidden=None):
         return fg.sf_stack(self.hidden if hidden is None else hidden, self.arrays.num_nodes)
 
-    def input(self, virtual_CxF) -> jax.Array:
-        """[N + C, F]: the node features, then the virtual nodes' features."""
-        return jnp.concatenate([jnp.asarray(self.arrays.x_NxF),
-                                jnp.asarray(virtual_CxF, jnp.float32)])
+    def input(self, virtual_CxF) -> RowStack:
+        """[N + C, F] as the experiment feeds it: the node features kept sparse (`CSRMatrix`)
+        over the virtual nodes' dense features."""
+        return RowStack(to_csr(np.asarray(self.arrays.x_NxF)),
+                        jnp.asarray(virtual_CxF, jnp.float32))
 
     def batch(self, x_MxF) -> dict:
         return {"x": x_MxF, "context": (self.graph,), "labels": self.labels,
