@@ -115,7 +115,7 @@ def get_config() -> ml_collections.ConfigDict:
         gnnlr=0.0043, prelr=0.0024,             # README
         xdp=0.7, gnndp=0.05, tdp=0.3, jk=True,  # README
         predp=0.05, preedp=0.4, ln=True,        # README (--lnnn)
-        use_xlin=True, tailact=True, twolayerlin=False,
+        use_xlin=True, tailact=True, twolayerlin=False,   # NCN/NCNC only (not cn0)
         alpha=1.0, probscale=4.3, proboffset=2.8, pt=0.75,  # README (NCNC calibration)
         train_cap=4, test_cap=16,               # NCNC candidates per pair/side (README: all)
         mask_input=True,                        # target-link removal (--maskinput)
@@ -156,12 +156,17 @@ def pad_adjacency(adj: PaddedAdjacency, width: int, num_edges: int) -> PaddedAdj
 
 
 def build_model(config, kind: str) -> NCNModel:
+    """The model for predictor `kind`. As the official `main()` builds them, `--use_xlin` and
+    `--tailact` reach only NCN and NCNC: the GAE (cn0) keeps the defaults (no `xlin`, and a last
+    Linear in `xijlin`). Found by `tools/bench_official_ncn.py` (same weights, same logits)."""
+    neural_cn = kind != "cn0"
     return NCNModel(
         encoder=NCNEncoder(hidden=config.hidden, xdp=config.xdp, gnndp=config.gnndp,
                            tdp=config.tdp, jk=config.jk),
         predictor=NCNPredictor(kind=kind, hidden=config.hidden, dropout=config.predp,
                                edge_dropout=config.preedp, ln=config.ln,
-                               use_xlin=config.use_xlin, tailact=config.tailact,
+                               use_xlin=config.use_xlin and neural_cn,
+                               tailact=config.tailact and neural_cn,
                                twolayerlin=config.twolayerlin, alpha=config.alpha,
                                scale=config.probscale, offset=config.proboffset, pt=config.pt,
                                train_cap=config.train_cap, test_cap=config.test_cap))
