@@ -52,8 +52,9 @@ def pin_threads(threads: int) -> list[int]:
     os.sched_setaffinity(0, keep)
     if threads == 1:
         flags = os.environ.get("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
-                                   "intra_op_parallelism_threads=1").strip()
+        # (the CPU affinity above bounds XLA's thread pools; "intra_op_parallelism_threads=1",
+        # often added here, is a TensorFlow option, not an XLA flag, and was dropped)
+        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false").strip()
     return keep
 
 
