@@ -120,6 +120,7 @@ def get_config() -> ml_collections.ConfigDict:
         use_xlin=True, tailact=True, twolayerlin=False,   # NCN/NCNC only (not cn0)
         alpha=1.0, probscale=4.3, proboffset=2.8, pt=0.75,  # README (NCNC calibration)
         train_cap=4, test_cap=16,               # NCNC candidates per pair/side (README: all)
+        completion_route="auto",                # NCNC: ragged when the batch fits, else padded
         mask_input=True,                        # target-link removal (--maskinput)
     ))
 
@@ -171,7 +172,8 @@ def build_model(config, kind: str) -> NCNModel:
                                tailact=config.tailact and neural_cn,
                                twolayerlin=config.twolayerlin, alpha=config.alpha,
                                scale=config.probscale, offset=config.proboffset, pt=config.pt,
-                               train_cap=config.train_cap, test_cap=config.test_cap))
+                               train_cap=config.train_cap, test_cap=config.test_cap,
+                               completion_route=config.completion_route))
 
 
 def make_batch_logits(model: NCNModel, data: dict):

@@ -6,7 +6,10 @@ uniform negatives), target-link removal, Adam; exactly `experiments/ncn.py`'s st
 the machine and its load: compare the rows within one run, never in tests.
 
 Usage: python tools/bench_ncn.py [--hidden 64] [--batch 1152] [--repeats 3]
-       [--models cn0 ncn ncnc] [--out runs/bench_ncn.json]
+       [--models cn0 ncn ncnc] [--set train_cap=-1 test_cap=-1] [--out runs/bench_ncn.json]
+``--set`` overrides the experiment's config (``-1`` caps: every completion candidate, as the
+official Cora command; ``completion_route=padded`` times NCNC's max-degree-padded completion
+instead of the default, ragged when the batch fits).
 """
 from __future__ import annotations
 
@@ -31,11 +34,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1152)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="+", default=list(ncn.MODELS))
+    parser.add_argument("--set", nargs="*", default=[], help="config overrides key=value")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("runs/bench_ncn.json"))
     args = parser.parse_args()
     if args.repeats < 1 or args.hidden < 1 or args.batch < 1:
         raise ValueError("--repeats, --hidden and --batch must be positive")
-    config = experiment.build_config(ncn, [f"hidden={args.hidden}", f"batch_size={args.batch}"])
+    config = experiment.build_config(ncn, [f"hidden={args.hidden}", f"batch_size={args.batch}",
+                                                *args.set])
     data = ncn.load_data(config, 0)
     arrays = ncn._arrays(data)
     rows = []
@@ -59,7 +64,7 @@ def main() -> None:
         print(f"| {r['model']} | {r['compile_s']:.2f} | {r['epoch_s']:.3f} |")
     result = {"device": str(jax.devices()[0]), "jax": jax.__version__,
               "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
-              "hidden": args.hidden, "batch": args.batch, "rows": rows}
+              "hidden": args.hidden, "batch": args.batch, "set": args.set, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))

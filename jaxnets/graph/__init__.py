@@ -10,8 +10,8 @@ functions.
 from jraph import GraphsTuple, batch, unbatch
 
 from jaxnets.graph.neighbors import (
-    PaddedAdjacency, PairNeighborhoods, common_neighbor_count, gather_sum, padded_adjacency,
-    pair_neighborhoods, walk_counts)
+    PaddedAdjacency, PairNeighborhoods, common_neighbor_count, common_neighbor_sum, gather_sum,
+    padded_adjacency, pair_neighborhoods, ragged_expand, row_member, walk_counts)
 from jaxnets.graph.csr import (
     CSREdges, CSRMatrix, CSRPropagation, csr_propagate, csr_propagation, to_csr)
 from jaxnets.graph.normalize import gcn_norm, gcn_preprocess, random_walk_norm, symmetric_norm
@@ -33,7 +33,7 @@ __all__ = [
     "BCOO", "CSRAdjacency", "CSREdges", "CSRMatrix", "CSRPropagation", "csr_propagate",
     "csr_propagation", "to_csr", "GraphError", "SampledBlocks", "csr_adjacency", "sample_blocks",
     "sample_neighbors", "GraphsTuple", "PaddedAdjacency", "PaddingBudget", "PairNeighborhoods",
-    "common_neighbor_count", "fastrp", "fastrp_merge", "fastrp_powers", "gather_sum", "padded_adjacency", "pair_neighborhoods", "walk_counts", "add_self_loops", "batch",
+    "common_neighbor_count", "common_neighbor_sum", "ragged_expand", "row_member", "fastrp", "fastrp_merge", "fastrp_powers", "gather_sum", "padded_adjacency", "pair_neighborhoods", "walk_counts", "add_self_loops", "batch",
     "check_graph", "checked", "degree", "edge_mask", "gcn_norm", "gcn_preprocess",
     "get_fully_connected_graph", "graph_checks_enabled", "graph_mask", "in_degree", "is_self_loop",
     "is_sparse", "RowStack", "row_indices", "node_mask", "out_degree", "pad_graph", "padding_budget", "propagate",

@@ -185,6 +185,92 @@ def gather_sum(ids_BxD: jax.Array, weights_BxD: jax.Array, x_NxF: jax.Array) -> 
     return jnp.einsum("bd,bdf->bf", w, x_pad[ids_BxD])
 
 
+def ragged_expand(count_P: jax.Array, capacity: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Flattens P variable-length runs into one static list of ``capacity`` slots.
+
+    Run p occupies ``count_P[p]`` consecutive slots; slot t belongs to run ``owner[t]`` at
+    position ``offset[t]`` inside it. O(capacity + P): one scatter and one running maximum, no
+    search. Slots past the total are marked invalid; runs that do not fit are cut (callers pick
+    ``capacity >= count_P.sum()``).
+
+    Args:
+      count_P: [P] int >= 0.
+      capacity: static number of slots.
+
+    Returns:
+      ``(owner_T, offset_T, valid_T)``, each [capacity].
+    """
+    p = count_P.shape[0]
+    end = jnp.cumsum(count_P)
+    start = end - count_P
+    marks = jnp.full((capacity,), -1, jnp.int32).at[start].max(
+        jnp.where(count_P > 0, jnp.arange(p, dtype=jnp.int32), -1), mode="drop")
+    owner = jnp.maximum(jax.lax.cummax(marks), 0)
+    t = jnp.arange(capacity, dtype=start.dtype)
+    return owner, (t - start[owner]).astype(jnp.int32), t < end[-1]
+
+
+def row_member(adj: PaddedAdjacency, nodes_T: jax.Array, query_T: jax.Array,
+               keep_NxD: jax.Array | None = None) -> jax.Array:
+    """``query[t] ∈ N(nodes[t])`` by binary search in the sorted padded row: [T] bool.
+
+    O(T log D) gathers and no [T, D] row copies. With ``keep_NxD`` an entry counts only where it is
+    kept (dropped entries stay in place, so the row stays sorted).
+    """
+    d = adj.max_degree
+    lo = jnp.zeros(query_T.shape, jnp.int32)
+    hi = jnp.full(query_T.shape, d, jnp.int32)
+    for _ in range(max(d, 1).bit_length()):           # ceil(log2(D + 1)) halvings
+        mid = (lo + hi) // 2
+        less = adj.neighbors_NxD[nodes_T, jnp.minimum(mid, d - 1)] < query_T
+        go_right = less & (mid < hi)
+        lo = jnp.where(go_right, mid + 1, lo)
+        hi = jnp.where(go_right, hi, mid)
+    pos = jnp.minimum(lo, d - 1)
+    hit = adj.neighbors_NxD[nodes_T, pos] == query_T
+    if keep_NxD is not None:
+        hit &= keep_NxD[nodes_T, pos]
+    return hit & (query_T < adj.num_nodes)
+
+
+def common_neighbor_sum(adj: PaddedAdjacency, u_P: jax.Array, v_P: jax.Array,
+                        valid_P: jax.Array, x_NxF: jax.Array, capacity: int,
+                        keep_NxD: jax.Array | None = None) -> jax.Array:
+    """``Σ_{m ∈ N(u) ∩ N(v)} x_m`` for a list of pairs, in work proportional to the real degrees.
+
+    The NCN aggregation (Wang, Yang & Zhang, ICLR 2024, eq. 6) over an arbitrary, compacted pair
+    list: the entries of every v's row are laid out in one ragged list of ``capacity`` slots
+    (``ragged_expand``; ``capacity >= Σ_p deg(v_p)`` over valid pairs, else the tail is cut), each is
+    looked up in u's sorted row (``row_member``), and hits are summed per pair. Unlike
+    ``pair_neighborhoods`` nothing is padded to the maximum degree D, so a batch costs
+    O(Σ deg(v) · (log D + F)) instead of O(P · D · (log D + F)).
+
+    Args:
+      adj: padded sorted adjacency.
+      u_P, v_P: [P] int pairs.
+      valid_P: [P] bool; invalid pairs get zeros.
+      x_NxF: node features.
+      capacity: static ragged length (slots for the rows of v).
+      keep_NxD: optional [N, D] bool; only kept entries of both rows count (edge dropout,
+        target-link removal).
+
+    Returns:
+      [P, F].
+    """
+    p = u_P.shape[0]
+    deg_P = jnp.where(valid_P, adj.degree_N[v_P], 0)
+    owner_T, slot_T, valid_T = ragged_expand(deg_P, capacity)
+    v_T = v_P[owner_T]
+    slot_T = jnp.minimum(slot_T, adj.max_degree - 1)
+    m_T = adj.neighbors_NxD[v_T, slot_T]
+    hit_T = valid_T & row_member(adj, u_P[owner_T], m_T, keep_NxD)
+    if keep_NxD is not None:
+        hit_T &= keep_NxD[v_T, slot_T]
+    x_pad = jnp.concatenate([x_NxF, jnp.zeros((1, x_NxF.shape[1]), x_NxF.dtype)])
+    m_T = jnp.where(hit_T, m_T, adj.num_nodes)          # misses read the zero row
+    return jax.ops.segment_sum(x_pad[m_T], owner_T, p)
+
+
 def walk_counts(senders_E: Any, receivers_E: Any, num_nodes: int, sources_B: Any,
                 num_hops: int, edge_weight_E: Any = None) -> jax.Array:
     """Rows of A, A^2, ..., A^K for a batch of source nodes: the number of k-step walks i -> v.

@@ -34,7 +34,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxnets.graph.neighbors import PaddedAdjacency, gather_sum, pair_neighborhoods
+from jaxnets.graph.neighbors import (PaddedAdjacency, common_neighbor_sum, gather_sum,
+                                     pair_neighborhoods)
 from jaxnets.graph.sparse import is_sparse, spmm, with_data
 
 PREDICTORS = ("cn0", "ncn", "ncnc")
@@ -170,6 +171,9 @@ class NCNPredictor(nn.Module):
         ``pt``).
       train_cap, test_cap: NCNC's completion candidates per pair and side (``trndeg``,
         ``tstdeg``; -1 keeps all; a capped set's kept members weigh ``|set| / cap``).
+      completion_route: ``"auto"`` (ragged when the batch fits a ``completion_levels`` entry,
+        else padded) or ``"padded"`` (always the max-degree-padded route; for tests and
+        benchmarks). Both give the same probabilities.
     """
 
     kind: str = "ncn"
@@ -186,10 +190,14 @@ class NCNPredictor(nn.Module):
     pt: float = 0.75
     train_cap: int = -1
     test_cap: int = -1
+    completion_route: str = "auto"
 
     def setup(self):
         if self.kind not in PREDICTORS:
             raise ValueError(f"kind must be one of {PREDICTORS}, got {self.kind!r}")
+        if self.completion_route not in ("auto", "padded"):
+            raise ValueError(f"completion_route must be 'auto' or 'padded', got "
+                             f"{self.completion_route!r}")
         h, dp, ln = self.hidden, self.dropout, self.ln
         self.xlin1 = _Block(h, dp, ln, ln_first=False)
         self.xlin2 = _Block(h, dp, ln)
@@ -264,23 +272,81 @@ class NCNPredictor(nn.Module):
             cap = self.test_cap if det else self.train_cap
             key = None if det else self.make_rng("dropout")
             keys = (None, None) if key is None else tuple(jax.random.split(key))
-            for ids, mask, other, k in ((nb.ids_i_BxD, nb.only_i_BxD, j_B, keys[0]),
-                                        (nb.ids_j_BxD, nb.only_j_BxD, i_B, keys[1])):
-                ids_R, mask_R, w_R = sample_candidates(ids, mask, cap, k)
-                p = jax.lax.stop_gradient(self._completion_probability(
-                    h_NxF, x, adj, keep_NxD, other, ids_R, mask_R, det))
-                self.sow("intermediates", "completion_p", p)
-                xcn = xcn + gather_sum(ids_R, p * w_R, x)
+            sides = [sample_candidates(ids, mask, cap, k) for ids, mask, k in
+                     ((nb.ids_i_BxD, nb.only_i_BxD, keys[0]), (nb.ids_j_BxD, nb.only_j_BxD,
+                                                                keys[1]))]
+            # Both sides as one [2B, R] candidate set: k in N(i)\N(j) pairs with j and vice versa.
+            ids_R = jnp.concatenate([sides[0][0], sides[1][0]])
+            mask_R = jnp.concatenate([sides[0][1], sides[1][1]])
+            w_R = jnp.concatenate([sides[0][2], sides[1][2]])
+            other = jnp.concatenate([j_B, i_B])
+            p = jax.lax.stop_gradient(self._completion(
+                jax.lax.stop_gradient(h_NxF), jax.lax.stop_gradient(x), adj, keep_NxD, other,
+                ids_R, mask_R, det))
+            b = i_B.shape[0]
+            self.sow("intermediates", "completion_p", p[:b])
+            self.sow("intermediates", "completion_p", p[b:])
+            xcn = xcn + gather_sum(ids_R[:b], (p * w_R)[:b], x) + gather_sum(
+                ids_R[b:], (p * w_R)[b:], x)
         self.sow("intermediates", "xcn", xcn)
         return self._head(xcn, xij, det)
 
-    def _completion_probability(self, h_NxF, x_NxF, adj, keep_NxD, other_B, ids_BxR,
-                                mask_BxR, det) -> jax.Array:
+    def _completion(self, h_NxF, x_NxF, adj, keep_NxD, other_B, ids_BxR, mask_BxR,
+                    det) -> jax.Array:
+        """Calibrated probabilities [B, R] of the edges (o, k), routed by the batch's real size.
+
+        The candidates and the entries of their rows are counted first; the smallest
+        ``completion_levels`` entry that holds both runs the ragged route
+        (``_completion_ragged``: work proportional to real degrees), and a batch larger than every
+        level runs the padded route (``_completion_padded``). ``nn.switch`` executes one branch
+        only; all give the same probabilities.
+        """
+        levels = completion_levels(*ids_BxR.shape, adj.max_degree)
+        if self.is_initializing() or not levels or self.completion_route == "padded":
+            self.sow("intermediates", "completion_level", jnp.asarray(len(levels)))
+            return self._completion_padded(h_NxF, x_NxF, adj, keep_NxD, other_B, ids_BxR,
+                                           mask_BxR, det)
+        num_P = mask_BxR.sum()
+        num_T = jnp.where(mask_BxR, adj.degree_N[jnp.where(mask_BxR, ids_BxR, 0)], 0).sum()
+        fits = jnp.asarray([(num_P <= pc) & (num_T <= tc) for pc, tc in levels])
+        index = jnp.where(fits.any(), jnp.argmax(fits), len(levels))
+        self.sow("intermediates", "completion_level", index)  # len(levels): padded route
+
+        def ragged(level):
+            return lambda mdl, *a: mdl._completion_ragged(*a, *level, det)
+
+        branches = [ragged(level) for level in levels] + [
+            lambda mdl, *a: mdl._completion_padded(*a, det)]
+        return nn.switch(index, branches, self, h_NxF, x_NxF, adj, keep_NxD, other_B, ids_BxR,
+                         mask_BxR)
+
+    def _completion_ragged(self, h_NxF, x_NxF, adj, keep_NxD, other_B, ids_BxR, mask_BxR,
+                           pair_capacity: int, entry_capacity: int, det) -> jax.Array:
+        """Completion over the compacted candidate list (``pair_capacity`` >= real candidates,
+        ``entry_capacity`` >= the sum of their degrees): ``x_cn(o, k)`` by
+        ``common_neighbor_sum``, the head on the real candidates only, scattered back to [B, R].
+        """
+        b, r = ids_BxR.shape
+        flat_P = jnp.nonzero(mask_BxR.reshape(-1), size=pair_capacity, fill_value=0)[0]
+        valid_P = jnp.arange(pair_capacity) < mask_BxR.sum()
+        k_P = jnp.where(valid_P, ids_BxR.reshape(-1)[flat_P], 0)
+        o_P = other_B[flat_P // r]
+        xcn_PxF = common_neighbor_sum(adj, o_P, k_P, valid_P, x_NxF, entry_capacity, keep_NxD)
+        logit = self._head(xcn_PxF, h_NxF[o_P] * h_NxF[k_P], det)
+        p = calibrate_probability(logit, alpha=self.alpha, scale=self.scale, offset=self.offset,
+                                  pt=self.pt)
+        return jnp.zeros((b * r,), p.dtype).at[flat_P].add(
+            jnp.where(valid_P, p, 0.0)).reshape(b, r)
+
+    def _completion_padded(self, h_NxF, x_NxF, adj, keep_NxD, other_B, ids_BxR,
+                           mask_BxR, det) -> jax.Array:
         """Calibrated NCN probability of the edge (o, k) for each candidate k: [B, R].
 
         ``x_cn(o, k) = Σ_{m ∈ N(o) ∩ N(k)} x'_m``: each entry m of o's row is looked up in k's
         sorted row (``searchsorted``; no per-pair sort) and counts when both entries are kept
         (not removed, not dropped). o's neighbour features are gathered once per target: [B, D, F].
+        Every candidate costs the maximum degree D: the fallback for batches too large for the
+        ragged route.
         """
         b, r = ids_BxR.shape
         d = adj.max_degree
@@ -303,6 +369,29 @@ class NCNPredictor(nn.Module):
         p = calibrate_probability(logit, alpha=self.alpha, scale=self.scale, offset=self.offset,
                                   pt=self.pt)
         return jnp.where(mask_BxR, p, 0.0)
+
+
+def completion_levels(num_targets: int, num_candidates: int, max_degree: int,
+                      growth: int = 2, entries_per_pair: int = 8) -> list[tuple[int, int]]:
+    """Static (pair, entry) capacities of NCNC's ragged completion route, smallest first.
+
+    Pair capacities grow by ``growth`` from ``2 · num_targets`` up to all ``B · R`` candidate
+    slots; each level holds ``entries_per_pair`` row entries per pair (the candidates' mean degree,
+    with room). A batch picks the first level holding its real counts; one larger than the last
+    runs the padded route. Levels that would not save work over the padded route
+    (entries >= B · R · D) are dropped.
+    """
+    full_pairs = num_targets * num_candidates
+    padded_entries = full_pairs * max_degree
+    levels, pairs = [], 2 * num_targets
+    while True:
+        pairs = min(pairs, full_pairs)
+        entries = pairs * entries_per_pair
+        if entries < padded_entries:
+            levels.append((pairs, entries))
+        if pairs == full_pairs:
+            return levels
+        pairs *= growth
 
 
 class NCNModel(nn.Module):

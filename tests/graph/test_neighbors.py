@@ -79,3 +79,34 @@ def test_walk_counts_are_matrix_powers(rng, ref):
     for k in range(3):
         power = power @ a
         np.testing.assert_allclose(counts[k], power[src], rtol=1e-5, atol=1e-5)
+
+
+def test_ragged_expand_lays_runs_end_to_end():
+    count = jnp.asarray([2, 0, 3, 1, 0])
+    owner, offset, valid = nb.ragged_expand(count, 8)
+    np.testing.assert_array_equal(valid, [1, 1, 1, 1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(np.asarray(owner)[:6], [0, 0, 2, 2, 2, 3])
+    np.testing.assert_array_equal(np.asarray(offset)[:6], [0, 1, 0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("use_keep", [False, True])
+def test_common_neighbor_sum_and_row_member_match_dense(rng, use_keep):
+    n = 40
+    pairs = _random_pairs(rng, n, 150)
+    adj = nb.padded_adjacency(pairs, n)
+    ids = np.asarray(adj.neighbors_NxD)
+    keep = (ids < n) & (rng.random(ids.shape) < (0.7 if use_keep else 1.0))
+    kept = np.zeros((n, n))  # directed: row u keeps its entry of v
+    rows = np.repeat(np.arange(n), adj.max_degree)
+    kept[rows[keep.ravel()], ids.ravel()[keep.ravel()]] = 1.0
+    x = rng.normal(size=(n, 5)).astype(np.float32)
+    u, v = rng.integers(0, n, 30), rng.integers(0, n, 30)
+    valid = rng.random(30) < 0.8
+    capacity = int(np.asarray(adj.degree_N)[v][valid].sum()) + 3
+    out = jax.jit(nb.common_neighbor_sum, static_argnums=5)(
+        adj, jnp.asarray(u), jnp.asarray(v), jnp.asarray(valid), jnp.asarray(x), capacity,
+        jnp.asarray(keep) if use_keep else None)
+    np.testing.assert_allclose(out, ((kept[u] * kept[v]) @ x) * valid[:, None], atol=1e-5)
+    member = nb.row_member(adj, jnp.asarray(u), jnp.asarray(v),
+                           jnp.asarray(keep) if use_keep else None)
+    np.testing.assert_array_equal(member, kept[u, v] > 0)

@@ -232,3 +232,69 @@ def test_ncn_full_reproduction(tmp_path, data_root, monkeypatch):
     from jaxnets import experiment as e
     _, claim = e.run_experiment(m, e.build_config(m), tmp_path / "run")
     assert claim.passed, claim.text
+
+
+def _hub_graph(seed, n=60, hub_degree=40, extra=50):
+    """A graph whose hub makes the padded width D far above the mean degree."""
+    rng = np.random.default_rng(seed)
+    pairs = {(0, k) for k in rng.choice(np.arange(1, n), hub_degree, replace=False)}
+    while len(pairs) < hub_degree + extra:
+        a, b = rng.integers(1, n, 2)
+        if a != b:
+            pairs.add((min(a, b), max(a, b)))
+    return np.array(sorted(pairs), np.int32), n
+
+
+@pytest.mark.parametrize("cap", [-1, 3])
+def test_ncnc_ragged_and_padded_routes_agree(cap):
+    """The ragged completion (work ~ real degrees) equals the max-degree-padded one, under
+    target-link removal, for a batch that fits a ragged level and one that does not."""
+    pairs, n = _hub_graph(5)
+    adj = padded_adjacency(pairs, n)
+    h = jax.random.normal(jax.random.PRNGKey(0), (n, F))
+    rng = np.random.default_rng(1)
+    kw = dict(kind="ncnc", hidden=F, dropout=0.0, edge_dropout=0.0, use_xlin=True, test_cap=cap,
+              alpha=0.9, offset=0.1)
+    auto, padded = NCNPredictor(**kw), NCNPredictor(completion_route="padded", **kw)
+    i0, j0 = jnp.asarray(pairs[:2, 0]), jnp.asarray(pairs[:2, 1])
+    params = _init(auto, h, adj, i0, j0)
+    removed = jnp.asarray(rng.random(len(pairs)) < 0.2)
+    light = np.flatnonzero(np.asarray(adj.degree_N) <= 4)
+    batches = {"light": (rng.choice(light, 24), rng.choice(light, 24)),  # fits a ragged level
+               "hub": (np.zeros(24, np.int32), rng.integers(1, n, 24))}  # all hub neighbours
+    levels = set()
+    for name, (i, j) in batches.items():
+        i, j = jnp.asarray(i, jnp.int32), jnp.asarray(j, jnp.int32)
+        xcn_a, inter_a = _xcn(auto, params, h, adj, i, j, removed)
+        xcn_p, inter_p = _xcn(padded, params, h, adj, i, j, removed)
+        np.testing.assert_allclose(xcn_a, xcn_p, rtol=1e-5, atol=1e-5)
+        for pa, pp in zip(inter_a["completion_p"], inter_p["completion_p"]):
+            np.testing.assert_allclose(pa, pp, rtol=1e-5, atol=1e-6)
+        assert float(np.abs(inter_a["completion_p"][0]).sum()) > 0, name
+        levels.add((name, int(inter_a["completion_level"][0]),
+                    int(inter_p["completion_level"][0])))
+    (_, light_level, num_levels), = [lv for lv in levels if lv[0] == "light"]
+    assert light_level < num_levels  # the light batch ran a ragged branch
+
+
+def test_ncnc_batch_above_every_level_runs_the_padded_branch(monkeypatch):
+    import jaxnets.models.ncn as ncn_module
+    pairs, n = _hub_graph(6)
+    adj = padded_adjacency(pairs, n)
+    h = jax.random.normal(jax.random.PRNGKey(0), (n, F))
+    kw = dict(kind="ncnc", hidden=F, dropout=0.0, edge_dropout=0.0, use_xlin=False, test_cap=-1)
+    i, j = jnp.asarray(pairs[:16, 0]), jnp.asarray(pairs[:16, 1])
+    params = _init(NCNPredictor(**kw), h, adj, i[:2], j[:2])
+    xcn_p, _ = _xcn(NCNPredictor(completion_route="padded", **kw), params, h, adj, i, j)
+    monkeypatch.setattr(ncn_module, "completion_levels", lambda *a, **k: [(2, 4)])
+    xcn_a, inter = _xcn(NCNPredictor(**kw), params, h, adj, i, j)
+    assert int(inter["completion_level"][0]) == 1
+    np.testing.assert_allclose(xcn_a, xcn_p, rtol=1e-5, atol=1e-5)
+
+
+def test_completion_levels_grow_to_every_candidate_and_stay_below_padded_work():
+    from jaxnets.models.ncn import completion_levels
+    levels = completion_levels(100, 50, 125)
+    assert [p for p, _ in levels] == [200, 400, 800, 1600, 3200, 5000]
+    assert all(e < 100 * 50 * 125 for _, e in levels)
+    assert completion_levels(10, 3, 4) == []  # 8 entries per pair would exceed D = 4: padded only
