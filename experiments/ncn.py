@@ -24,11 +24,8 @@ Hits@100 is the one at the best validation Hits@100. CN heuristic = common-neigh
 the training graph (ties broken as OGB does: strict ``>`` against the 100th negative).
 
 Deviations: ``hidden`` 64 and ``epochs`` 30 (evaluated every 3) instead of the README's 256 / 100
-(evaluated every epoch) — the README scale does not fit the 2-core CPU budget (NCNC alone: ~4 s
-an epoch plus ~5 s an evaluation at hidden 64 under load); NCNC samples at most ``train_cap`` /
-``test_cap`` completion candidates per pair and side, reweighted by ``|set| / cap`` (the official
-``--trndeg/--tstdeg`` with ``sparsesample_reweight``; the README's Cora command uses all of
-them); the completion's inner NCN scores (j, k) from the encoder output h (the paper's "NCN
+(evaluated every epoch) — the README scale does not fit the 2-core CPU budget; the
+completion's inner NCN scores (j, k) from the encoder output h (the paper's "NCN
 estimates the edge"), whereas the official code passes the already ``xlin``-transformed features
 into its recursion; training negatives are uniform pairs drawn in JAX without rejecting training
 edges (PyG's ``negative_sampling`` rejects them: ~0.1 % of pairs on Cora); positives and
@@ -119,7 +116,7 @@ def get_config() -> ml_collections.ConfigDict:
         predp=0.05, preedp=0.4, ln=True,        # README (--lnnn)
         use_xlin=True, tailact=True, twolayerlin=False,   # NCN/NCNC only (not cn0)
         alpha=1.0, probscale=4.3, proboffset=2.8, pt=0.75,  # README (NCNC calibration)
-        train_cap=4, test_cap=16,               # NCNC candidates per pair/side (README: all)
+        train_cap=-1, test_cap=-1,              # README: every NCNC completion candidate
         completion_route="auto",                # NCNC: ragged when the batch fits, else padded
         mask_input=True,                        # target-link removal (--maskinput)
     ))

@@ -6,7 +6,8 @@ A method supplies a pure `step_fn(state) -> (state, metrics)` (it reads its batc
   * several steps per jitted call with `lax.scan`, followed in the same call by the evaluation and
     the best-so-far bookkeeping (so there is one host round-trip per chunk, none per step);
   * populations: a state with a leading seed axis (`init_population`) is trained with the step
-    `vmap`-ed, and its seed axis is sharded over the devices when there are several;
+    `vmap`-ed (the step counter, shared by all members, unbatched), and its seed axis is sharded
+    over the devices when there are several;
   * a progress bar, `metrics.jsonl`, early stopping on an evaluation metric;
   * a NaN guard: a non-finite loss stops the run with `NonFiniteLossError` naming the step and
     the seed, and the last good checkpoint stays on disk;
@@ -157,7 +158,18 @@ def _build_chunk_fn(
         if fn is None:
             return None
         one = (lambda state: fn(state, data)) if with_data else fn
-        return jax.vmap(one) if population else one
+        if not population:
+            return one
+
+        def lockstep(state: TrainState):
+            # Members advance in lockstep (`fit` checks they start level), so the step counter is
+            # passed unbatched: step-dependent control flow (a `lax.switch` on a schedule's
+            # phase, as the sequential local-loss schedule) stays a branch instead of a select
+            # over every branch.
+            step = state.step[0]
+            return jax.vmap(lambda member: one(member.replace(step=step)))(state)
+
+        return lockstep
 
     def run_chunk(loop: LoopState, data: Any, period: int, periods: int, tail: int):
         step, evaluate = bind(step_fn, data), bind(eval_fn, data)
@@ -354,6 +366,10 @@ def fit(
 
     size = population_size(state)
     population = size is not None
+    if population and np.unique(np.asarray(jax.device_get(state.step))).size > 1:
+        raise ValueError("the members of a population must share their step counter (a "
+                         "population advances in lockstep); got steps "
+                         f"{np.asarray(jax.device_get(state.step)).tolist()}")
     loop = _shard_population(_initial_loop_state(state, early_stopping), size)
     chunk_fn = _build_chunk_fn(step_fn, eval_fn, early_stopping, population,
                                with_data=data is not None)

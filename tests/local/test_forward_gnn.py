@@ -25,11 +25,11 @@ LABELS = jnp.asarray(np.arange(N) % C, jnp.int32)
 TRAIN = np.arange(N) < 6
 
 
-def _graph():
+def _graph(csr=False):
     return graph_lib.gcn_preprocess(jraph.GraphsTuple(
         nodes=None, edges=None, globals=None, senders=jnp.asarray(SENDERS),
         receivers=jnp.asarray(RECEIVERS), n_node=jnp.asarray([N]),
-        n_edge=jnp.asarray([len(SENDERS)])), num_nodes=N)
+        n_edge=jnp.asarray([len(SENDERS)])), num_nodes=N, csr=csr)
 
 
 def _x(rows=N):
@@ -140,21 +140,22 @@ def _ff_input(x=None):
 
 
 def test_label_appended_layer_equals_the_layer_on_the_concatenated_input():
-    """The shared-x first layer against `ForwardGNNLayer` on the materialised [x || l] over the
-    disjoint union of 3 copies, with the same weights; dense and sparse x."""
+    """The shared-x first layer (3 copies propagated side by side over the one graph) against
+    `ForwardGNNLayer` on the materialised [x || l] over the disjoint union of 3 copies, with the
+    same weights; dense and sparse x."""
     graph = _graph()
     union = fg.ff_la_graph(graph, N, 3)
     parts = jax.random.uniform(jax.random.PRNGKey(5), (3 * N, C))
     layer = fg.LabelAppendedGNNLayer(7)
-    params = layer.init(KEY, union, fg.ff_la_input(_x(), parts))["params"]
+    params = layer.init(KEY, graph, fg.ff_la_input(_x(), parts))["params"]
     dense = jnp.concatenate([jnp.tile(_x(), (3, 1)), parts], axis=1)
     reference = fg.ForwardGNNLayer(7).apply(
         {"params": {"GCNConv_0": {"Linear_0": {"kernel": params["kernel"]},
                                   "bias": params["bias"] + 0.5}}}, union, dense)
     params = dict(params, bias=params["bias"] + 0.5)
-    got = layer.apply({"params": params}, union, fg.ff_la_input(_x(), parts))
+    got = layer.apply({"params": params}, graph, fg.ff_la_input(_x(), parts))
     np.testing.assert_allclose(np.asarray(got), np.asarray(reference), rtol=1e-5, atol=1e-6)
-    sparse = layer.apply({"params": params}, union,
+    sparse = layer.apply({"params": params}, graph,
                          fg.ff_la_input(graph_lib.to_bcoo(np.asarray(_x())), parts))
     np.testing.assert_allclose(np.asarray(sparse), np.asarray(reference), rtol=1e-5, atol=1e-6)
 
@@ -240,3 +241,19 @@ def test_forward_gnn_reproduces_the_claims(tmp_path):
     results, claim = _run(tmp_path, quick=False)
     assert len(results["sf"]) == 3 and results["dataset"] == "cora"
     assert claim.passed, claim.text
+
+
+@pytest.mark.parametrize("csr", [False, True])
+def test_stacked_copies_propagate_like_the_disjoint_union(csr):
+    """`ForwardGNNLayer(num_nodes=N)` on 4 copies stacked on rows over the one graph equals the
+    plain layer over the disjoint union of 4 copies (segment_sum and CSR propagation)."""
+    union = fg.ff_la_graph(_graph(), N, 4)
+    graph = _graph(csr)
+    h = jax.random.normal(jax.random.PRNGKey(2), (4 * N, 5))
+    layer = fg.ForwardGNNLayer(6, num_nodes=N)
+    params = layer.init(KEY, graph, h)
+    got = layer.apply(params, graph, h)
+    want = fg.ForwardGNNLayer(6).apply(params, union, h)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="multiple"):
+        layer.apply(params, graph, h[:-1])

@@ -149,3 +149,41 @@ def test_same_trainer_fits_two_layer_gcn_with_local_cross_entropy():
     majority = np.bincount(np.asarray(dataset.labels)[np.asarray(test_mask)]).max() / int(
         jnp.sum(test_mask))
     assert float(test_acc) > majority + 0.3
+
+
+def test_sequential_population_is_lockstep_and_stays_a_branch():
+    """Under `fit`, a population trains one layer per step (a real `cond`, not a select over
+    every layer's branch) and each member ends where its own run ends."""
+    from jaxnets.train import init_population
+    from jaxnets.train import loop as loop_lib
+
+    stack, tx, state, batches = _mf_problem()
+
+    def init(key):
+        params, model_state = stack.init(key, {"x": jnp.zeros((2, 6))})
+        return TrainState.create(params, tx, key, model_state)
+
+    step = local_step(stack.losses, tx, batch_fn=batches, schedule="sequential",
+                      steps_per_layer=2)
+    population = init_population(init, [0, 1])
+    together = fit(population, step, num_steps=6, eval_every=3, progress=False).state
+    for member, seed in enumerate([0, 1]):
+        alone = fit(init(jax.random.PRNGKey(seed)), step, num_steps=6, eval_every=3,
+                    progress=False).state
+        for a, b in zip(jax.tree.leaves(alone.params),
+                        jax.tree.leaves(jax.tree.map(lambda x: x[member], together.params))):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    chunk = loop_lib._build_chunk_fn(step, None, None, population=True)
+    loop_state = loop_lib._initial_loop_state(population, None)
+    jaxpr = str(jax.make_jaxpr(chunk, static_argnums=(2, 3, 4))(loop_state, None, 1, 1, 0))
+    assert "cond[" in jaxpr
+
+
+def test_fit_rejects_a_population_out_of_step():
+    from jaxnets.train import init_population
+    stack, tx, state, batches = _mf_problem()
+    population = init_population(lambda key: state, [0, 1])
+    population = population.replace(step=jnp.asarray([0, 3]))
+    with pytest.raises(ValueError, match="lockstep"):
+        fit(population, local_step(stack.losses, tx, batch_fn=batches), num_steps=2,
+            eval_every=1, progress=False)

@@ -16,8 +16,10 @@ through `jaxnets.train.local.local_step` (the reference trains the layers one af
 * FF+LA (forward-forward with label appending): input `[x || onehot(y)]` on training nodes and
   `[x || 1/C]` elsewhere; negatives are the same graph with a wrong label on every training node.
   Goodness `g = sum_d h_d^2 - theta`; loss `BCE(g_pos, 1) + mean_k BCE(g_neg_k, 0)` on the training
-  nodes. The positive graph and K negative graphs are one disjoint union (`ff_la_graph`,
-  `ff_la_batches`); the first layer computes x W_x once for all copies (`LabelAppendedGNNLayer`).
+  nodes. The positive graph and K negative graphs are 1 + K copies of the node features stacked
+  on rows and propagated over the one graph side by side (`GCNConv(copies=...)`: one
+  [N, (1 + K) H] pass, not a disjoint union with (1 + K) E edges); the first layer computes
+  x W_x once for all copies (`LabelAppendedGNNLayer`).
   Inference: for each class c, append onehot(c) to the non-training nodes, sum the
   per-layer mean goodness, take the argmax (`ff_la_scores`).
 * Link prediction: per layer `logit(u, v) = sum_d z_u,d z_v,d`, BCE against edge labels
@@ -34,8 +36,10 @@ import jraph
 import numpy as np
 from jax.experimental import sparse as jsparse
 
-from jaxnets.graph import RowStack, gcn_preprocess, is_sparse, propagate, row_indices, with_data
+from jaxnets.graph import RowStack, gcn_preprocess, is_sparse, row_indices, with_data
+from jaxnets.graph.csr import CSREdges
 from jaxnets.nn import GCNConv
+from jaxnets.nn.gcn import gcn_propagate
 from jaxnets.nn.linear import add_bias
 from jaxnets.train.local.stack import LocalLayer, LocalStack
 from jaxnets.train.local.batches import data_key
@@ -61,14 +65,29 @@ def l2_normalize_rows(h_NxF: Any, eps: float = 1e-8) -> Any:
 
 
 class ForwardGNNLayer(nn.Module):
-    """One ForwardGNN layer without its activation: `GCNConv(l2_normalize_rows(h))`."""
+    """One ForwardGNN layer without its activation: `GCNConv(l2_normalize_rows(h))`.
+
+    Attributes:
+      features: output width.
+      num_nodes: the graph's N when h may stack several copies of the nodes on rows (FF+LA's
+        positive and negative copies, [copies · N, F]); the copies are propagated side by side
+        (`GCNConv(copies=...)`). None: h has one row per node.
+    """
 
     features: int
+    num_nodes: int | None = None
 
     @nn.compact
     def __call__(self, graph: jraph.GraphsTuple, h_NxF: Any) -> jax.Array:
-        """[N, features] from h [N, F]: dense, sparse or a `RowStack` (see `l2_normalize_rows`)."""
-        return GCNConv(self.features)(graph, l2_normalize_rows(h_NxF))
+        """[rows, features] from h [rows, F]: dense, sparse or a `RowStack` (see
+        `l2_normalize_rows`)."""
+        copies = 1
+        if self.num_nodes is not None:
+            if h_NxF.shape[0] % self.num_nodes:
+                raise ValueError(f"h has {h_NxF.shape[0]} rows, not a multiple of the "
+                                 f"{self.num_nodes} nodes")
+            copies = h_NxF.shape[0] // self.num_nodes
+        return GCNConv(self.features, copies=copies)(graph, l2_normalize_rows(h_NxF))
 
 
 def _check_nodes(labels_N: Any, train_mask_N: Any, num_classes: int) -> tuple[np.ndarray, ...]:
@@ -125,14 +144,15 @@ def sf_loss(num_nodes: int, temperature: float = 1.0) -> Callable[[jax.Array, di
     return loss
 
 
-def forward_gnn_stack(hidden: Sequence[int], loss: Callable[[jax.Array, dict], jax.Array]
-                      ) -> LocalStack:
-    """`len(hidden)` ForwardGNN layers (ReLU after each), every one with the same local loss."""
+def forward_gnn_stack(hidden: Sequence[int], loss: Callable[[jax.Array, dict], jax.Array],
+                      num_nodes: int | None = None) -> LocalStack:
+    """`len(hidden)` ForwardGNN layers (ReLU after each), every one with the same local loss;
+    `num_nodes` lets the layers take stacked copies of the nodes (see `ForwardGNNLayer`)."""
     hidden = tuple(int(h) for h in hidden)
     if not hidden or min(hidden) < 1:
         raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden}")
-    return LocalStack(tuple(LocalLayer(module=ForwardGNNLayer(w), activation=nn.relu, loss=loss)
-                            for w in hidden))
+    return LocalStack(tuple(LocalLayer(module=ForwardGNNLayer(w, num_nodes), activation=nn.relu,
+                                       loss=loss) for w in hidden))
 
 
 def sf_stack(hidden: Sequence[int], num_nodes: int, temperature: float = 1.0) -> LocalStack:
@@ -218,7 +238,8 @@ class LabelAppendedGNNLayer(nn.Module):
     copy of the graph, followed by each copy's C label entries. With `W = [W_x; W_l]`,
     `[x_i || l_i] W / ||[x_i || l_i]|| = (x_i W_x + l_i W_l) / sqrt(||x_i||^2 + ||l_i||^2)`, so
     x W_x is computed once (a sparse product when x is a `BCOO`) and shared by the copies; then the GCN
-    propagation over the disjoint union and the bias, exactly as `GCNConv`.
+    propagation of every copy over the one graph (`gcn_propagate`, side by side) and the bias,
+    exactly as `GCNConv` on each copy.
 
     Input `h`: a dict with "features" x [N, F] (dense or BCOO), "features_sq" ||x_i||^2 [N] and
     "label_part" [copies * N, C]. Output [copies * N, features].
@@ -234,14 +255,15 @@ class LabelAppendedGNNLayer(nn.Module):
         m, c = labels.shape
         if m % n:
             raise ValueError(f"label_part has {m} rows, not a multiple of the {n} nodes")
-        if graph.edges is None or jnp.ndim(graph.edges) != 1:
+        if graph.edges is None or (not isinstance(graph.edges, CSREdges)
+                                   and jnp.ndim(graph.edges) != 1):
             raise ValueError("LabelAppendedGNNLayer needs precomputed GCN weights in graph.edges "
                              "(gcn_preprocess)")
         kernel = self.param("kernel", nn.initializers.glorot_uniform(), (f + c, self.features))
         xw = jnp.tile(x @ kernel[:f], (m // n, 1))
         norm = jnp.sqrt(jnp.tile(x_sq, m // n) + jnp.sum(jnp.square(labels), axis=-1))
         z = (xw + labels @ kernel[f:]) / (norm + self.eps)[:, None]
-        out = propagate(z, graph.senders, graph.receivers, m, graph.edges)
+        out = gcn_propagate(z, graph, graph.edges, m // n)
         return add_bias(out, self.param("bias", nn.initializers.zeros_init(), (self.features,)))
 
 
@@ -271,7 +293,7 @@ def ff_la_stack(hidden: Sequence[int], num_nodes: int, theta: float = 2.0) -> Lo
         raise ValueError(f"hidden must be a non-empty sequence of positive widths, got {hidden}")
     loss = ff_la_loss(num_nodes, theta)
     first = LocalLayer(module=LabelAppendedGNNLayer(hidden[0]), activation=nn.relu, loss=loss)
-    return LocalStack((first,) + forward_gnn_stack(hidden[1:], loss).layers
+    return LocalStack((first,) + forward_gnn_stack(hidden[1:], loss, num_nodes).layers
                       if len(hidden) > 1 else (first,))
 
 
@@ -280,12 +302,12 @@ def ff_la_batches(x_NxF: Any, graph: jraph.GraphsTuple, labels_N: jax.Array,
                   ) -> Callable[[TrainState], dict]:
     """`state -> batch` for `ff_la_stack`: the input holds x once and the label entries of the
     positive graph then K negative graphs ((1 + K) N rows, fresh wrong labels on the training
-    nodes each step); "context" is the disjoint union; also "negative_labels" [K, N], "mask" [N]."""
+    nodes each step); "context" is the graph (the copies share it); also "negative_labels" [K, N],
+    "mask" [N]."""
     labels, mask = _check_nodes(labels_N, train_mask_N, num_classes)
     n = labels.shape[0]
     labels = jnp.asarray(np.where(labels < 0, 0, labels), jnp.int32)
     mask = jnp.asarray(mask)
-    union = ff_la_graph(graph, n, 1 + num_negatives)
     positive = label_part(labels, mask, num_classes)
     base = ff_la_input(x_NxF, positive)
 
@@ -294,7 +316,7 @@ def ff_la_batches(x_NxF: Any, graph: jraph.GraphsTuple, labels_N: jax.Array,
                                num_classes, num_negatives)
         negatives = jax.vmap(lambda y: label_part(y, mask, num_classes))(neg)
         parts = jnp.concatenate([positive[None], negatives], axis=0).reshape(-1, num_classes)
-        return {"x": dict(base, label_part=parts), "context": (union,), "negative_labels": neg,
+        return {"x": dict(base, label_part=parts), "context": (graph,), "negative_labels": neg,
                 "mask": mask}
 
     return batch_fn

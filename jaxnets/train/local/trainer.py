@@ -109,10 +109,6 @@ def active_group(step: jax.Array, steps_per_layer: int, num_groups: int) -> jax.
     return jnp.minimum(step // steps_per_layer, num_groups - 1)
 
 
-def _select(take_new: jax.Array, new: PyTree, old: PyTree) -> PyTree:
-    return jax.tree.map(lambda n, o: jnp.where(take_new, n, o), new, old)
-
-
 def _as_vector(losses: Any) -> jax.Array:
     losses = jnp.stack([jnp.asarray(l) for l in losses]) if isinstance(
         losses, (tuple, list)) else jnp.asarray(losses)
@@ -120,6 +116,58 @@ def _as_vector(losses: Any) -> jax.Array:
         raise ValueError(f"losses_fn must return a [K] vector of local losses, got shape "
                          f"{losses.shape}")
     return losses
+
+
+def _loss_metrics(losses: jax.Array) -> dict[str, jax.Array]:
+    metrics = {"loss": jnp.sum(losses)}
+    metrics.update({f"loss/{k}": losses[k] for k in range(losses.shape[0])})
+    return metrics
+
+
+def _sequential_step(losses_fn: LossesFn, tx: optax.GradientTransformation,
+                     steps_per_layer: int, state: TrainState, batch: Batch,
+                     key: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One greedy layer-wise step: a `lax.switch` over the active group g, whose branch
+    differentiates `losses[g]` with respect to group g alone (one backward pass through one
+    layer, not G) and keeps every other group's parameters and optimizer state as they were.
+
+    All K losses are still evaluated (forward only) for the metrics. The branch runs alone when
+    `state.step` is not batched; `fit` keeps it unbatched for a population (its members advance in
+    lockstep), so a population trains one layer per step too. Under a user's own `vmap` over
+    states the switch turns into a select over every branch (correct, G times the work).
+    """
+    num_groups = len(state.params)
+    if not isinstance(state.opt_state, tuple) or len(state.opt_state) != num_groups:
+        raise ValueError("schedule='sequential' needs a per-group optimizer state (build "
+                         "the optimizer with per_layer or grouped)")
+    active = active_group(state.step, steps_per_layer, num_groups)
+
+    def train_group(g: int):
+        def branch(params, opt_state):
+            def objective(group_params):
+                full = params[:g] + (group_params,) + params[g + 1:]
+                losses = _as_vector(losses_fn(full, state.model_state, batch, key))
+                if losses.shape[0] != num_groups:
+                    raise ValueError(
+                        f"schedule='sequential' needs one local loss per parameter group; got "
+                        f"{losses.shape[0]} losses for {num_groups} groups")
+                return losses[g], losses
+
+            (_, losses), grad_g = jax.value_and_grad(objective, has_aux=True)(params[g])
+            grads = tuple(grad_g if h == g else jax.tree.map(jnp.zeros_like, p)
+                          for h, p in enumerate(params))
+            updates, new_opt = tx.update(grads, opt_state, params)
+            new_g = optax.apply_updates(params[g], updates[g])
+            return (params[:g] + (new_g,) + params[g + 1:],
+                    opt_state[:g] + (new_opt[g],) + opt_state[g + 1:], losses)
+        return branch
+
+    params, opt_state, losses = jax.lax.switch(
+        active, [train_group(g) for g in range(num_groups)], state.params, state.opt_state)
+    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+    metrics = _loss_metrics(losses)
+    metrics["active_layer"] = active
+    return new_state, metrics
 
 
 def local_step(
@@ -157,38 +205,17 @@ def local_step(
         if not isinstance(state.params, tuple):
             raise TypeError("local_step expects state.params to be a tuple of parameter groups, "
                             f"got {type(state.params).__name__}")
-        num_groups = len(state.params)
         batch = batch_fn(state)
         key = jax.random.fold_in(state.step_key(), 1)
-        active = None
         if schedule == "sequential":
-            active = active_group(state.step, steps_per_layer, num_groups)
+            return _sequential_step(losses_fn, tx, steps_per_layer, state, batch, key)
 
         def objective(params):
             losses = _as_vector(losses_fn(params, state.model_state, batch, key))
-            if active is None:
-                return jnp.sum(losses), losses
-            if losses.shape[0] != num_groups:
-                raise ValueError(
-                    f"schedule='sequential' needs one local loss per parameter group; got "
-                    f"{losses.shape[0]} losses for {num_groups} groups")
-            return losses[active], losses
+            return jnp.sum(losses), losses
 
         (_, losses), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-        new_state = state.apply_gradients(tx, grads)
-        metrics = {"loss": jnp.sum(losses)}
-        metrics.update({f"loss/{k}": losses[k] for k in range(losses.shape[0])})
-        if active is not None:
-            if not isinstance(state.opt_state, tuple) or len(state.opt_state) != num_groups:
-                raise ValueError("schedule='sequential' needs a per-group optimizer state (build "
-                                 "the optimizer with per_layer or grouped)")
-            params = tuple(_select(active == g, new_state.params[g], state.params[g])
-                           for g in range(num_groups))
-            opt_state = tuple(_select(active == g, new_state.opt_state[g], state.opt_state[g])
-                              for g in range(num_groups))
-            new_state = new_state.replace(params=params, opt_state=opt_state)
-            metrics["active_layer"] = active
-        return new_state, metrics
+        return state.apply_gradients(tx, grads), _loss_metrics(losses)
 
     return step
 
