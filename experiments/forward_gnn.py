@@ -115,10 +115,11 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     n, c = ds.num_nodes, ds.num_classes
     labels = jnp.asarray(np.where(ds.labels < 0, 0, ds.labels), jnp.int32)
     masks = {"train": jnp.asarray(train), "val": jnp.asarray(val), "test": jnp.asarray(test)}
-    graph = graph_lib.gcn_preprocess(jraph.GraphsTuple(
+    raw_graph = jraph.GraphsTuple(
         nodes=None, edges=None, globals=None, senders=jnp.asarray(ds.senders),
         receivers=jnp.asarray(ds.receivers), n_node=jnp.asarray([n]),
-        n_edge=jnp.asarray([ds.num_edges])), num_nodes=n)
+        n_edge=jnp.asarray([ds.num_edges]))
+    graph = graph_lib.gcn_preprocess(raw_graph, num_nodes=n)
     adam = optax.adam(config.learning_rate)
     hidden = tuple(config.hidden)
     num_layers = len(hidden)
@@ -183,15 +184,18 @@ def run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
     # --- FF+LA ------------------------------------------------------------------------------
     ff_stack = fg.ff_la_stack(hidden, n, config.ff_theta)
     x_sparse = graph_lib.to_bcoo(np.asarray(x))     # bag-of-words: x W_x as a sparse product
-    ff_batches = fg.ff_la_batches(x_sparse, graph, labels, train, c, config.num_negatives)
+    # The positive and negative copies propagate side by side ([N, 7 H]) through XLA's CSR kernel
+    # (a 3x faster layer-epoch on CPU than segment_sum at that width).
+    ff_graph = graph_lib.gcn_preprocess(raw_graph, num_nodes=n, csr=True)
+    ff_batches = fg.ff_la_batches(x_sparse, ff_graph, labels, train, c, config.num_negatives)
 
     def ff_init(key):
         first = fg.ff_la_input(x_sparse, fg.label_part(labels, masks["train"], c))
-        params, frozen = ff_stack.init(key, {"x": first, "context": (graph,)})
+        params, frozen = ff_stack.init(key, {"x": first, "context": (ff_graph,)})
         return TrainState.create(params, tx, key, frozen)
 
     ff_eval = lambda s: metrics(fg.ff_la_scores(  # noqa: E731
-        ff_stack, s.params, s.model_state, x_sparse, graph, labels, masks["train"], c))
+        ff_stack, s.params, s.model_state, x_sparse, ff_graph, labels, masks["train"], c))
     step = local.local_step(ff_stack.losses, tx, batch_fn=ff_batches, schedule="sequential",
                             steps_per_layer=config.ff_epochs_per_layer)
     out, best = _population(config, workdir, "ff_la", ff_init, step, ff_eval,

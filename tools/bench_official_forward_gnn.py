@@ -34,7 +34,7 @@ compile / warm-up, then `--repeats` interleaved rounds; median, min, max):
     input), layers 1 and 2: official `GNNSingleForwardLayer.forward_train` /
     `GNNFFLayer.forward_train`; ours, the same unit (`local_step` on a one-layer stack), and, for
     reference, the experiment's sequential `local_step` of the whole stack (every layer's
-    forward and backward in each step, one layer updated);
+    forward in each step, the active layer's backward and update: a `lax.switch`);
   * SF only, the whole fit of `--epochs` per layer: official `GNNSingleForward.forward_train`
     (augmenting the graph, training, its per-layer test evaluation) on a fresh model; ours from a
     fresh state in one jitted `lax.scan`, twice: the experiment's sequential step for
@@ -557,7 +557,7 @@ def _our_ff_layer_epochs(ours: Ours, theta: float, num_negatives: int, seed: int
     graph = graph_lib.gcn_preprocess(jraph.GraphsTuple(
         nodes=None, edges=None, globals=None, senders=jnp.asarray(a.senders_E, jnp.int32),
         receivers=jnp.asarray(a.receivers_E, jnp.int32), n_node=jnp.asarray([n]),
-        n_edge=jnp.asarray([a.senders_E.size])), num_nodes=n)
+        n_edge=jnp.asarray([a.senders_E.size])), num_nodes=n, csr=True)  # as the experiment
     x_sparse = graph_lib.to_bcoo(a.x_NxF)
     batches = fg.ff_la_batches(x_sparse, graph, ours.labels, ours.masks["train"], c,
                                num_negatives)
@@ -573,12 +573,11 @@ def _our_ff_layer_epochs(ours: Ours, theta: float, num_negatives: int, seed: int
         TrainState.create(params[:1], ours.tx(1), key, frozen[:1]))
     batch = batches(state)
     h1 = jax.lax.stop_gradient(full.apply(params, frozen, batch)[0][0])   # [(1 + K) N, H]
-    union = batch["context"][0]
-    second = fg.forward_gnn_stack(ours.hidden[1:2], fg.ff_la_loss(n, theta))
+    second = fg.forward_gnn_stack(ours.hidden[1:2], fg.ff_la_loss(n, theta), n)
     variants["jaxnets FF+LA layer 2"] = _carried(
         jax.jit(local.local_step(
             lambda p, ms, b, k: second.losses(p, ({},), b, k), ours.tx(1),
-            batch_fn=lambda s: {"x": s.model_state, "context": (union,),
+            batch_fn=lambda s: {"x": s.model_state, "context": (graph,),
                                 "mask": ours.masks["train"]})),
         TrainState.create(params[1:2], ours.tx(1), key, h1))
     variants["jaxnets FF+LA sequential step"] = _carried(
@@ -648,8 +647,8 @@ def main(args: argparse.Namespace) -> dict:
         print(f"jaxnets FF+LA, the experiment's sequential step: {_ms(seq)} ms, compile "
               f"{seq['compile_s']:.2f} s")
     seq = layer["jaxnets sequential step"]
-    print(f"jaxnets, the experiment's sequential step (every layer's forward and backward, one "
-          f"layer updated): {_ms(seq)} ms, compile {seq['compile_s']:.2f} s")
+    print(f"jaxnets, the experiment's sequential step (every layer's forward, the active layer's "
+          f"backward and update): {_ms(seq)} ms, compile {seq['compile_s']:.2f} s")
     print(f"test accuracy after the fit: official {fits['official_test_accuracy']}, jaxnets "
           f"{fits['ours_test_accuracy']:.2f} (layer-wise {fits['ours_layerwise_test_accuracy']:.2f}"
           f"); jaxnets.train.fit once (compile included) "
