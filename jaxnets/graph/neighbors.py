@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnets.graph.csr import _bcsr_matmul
+
 _DENSE_ROWS_LIMIT = 1 << 25  # B * N entries up to which pair aggregations scatter into dense rows
 
 
@@ -266,9 +268,15 @@ def common_neighbor_sum(adj: PaddedAdjacency, u_P: jax.Array, v_P: jax.Array,
     hit_T = valid_T & row_member(adj, u_P[owner_T], m_T, keep_NxD)
     if keep_NxD is not None:
         hit_T &= keep_NxD[v_T, slot_T]
-    x_pad = jnp.concatenate([x_NxF, jnp.zeros((1, x_NxF.shape[1]), x_NxF.dtype)])
-    m_T = jnp.where(hit_T, m_T, adj.num_nodes)          # misses read the zero row
-    return jax.ops.segment_sum(x_pad[m_T], owner_T, p)
+    # The ragged slots are owner-ordered, so they are the rows of a CSR matrix S [P, N] with
+    # S[p, m] = 1 for the hits: x_cn = S x through XLA's CSR kernel (a scatter-add of [T, F]
+    # rows is several times slower on CPU). Slots past the total go to the last row with value 0.
+    end_P = jnp.cumsum(deg_P)
+    indptr = jnp.concatenate([jnp.zeros((1,), end_P.dtype), end_P[:-1] if p > 1 else end_P[:0],
+                              jnp.full((1,), capacity, end_P.dtype)]).astype(jnp.int32)
+    indptr = jnp.minimum(indptr, capacity)
+    return _bcsr_matmul(hit_T.astype(x_NxF.dtype), jnp.where(hit_T, m_T, 0), indptr, x_NxF,
+                        adj.num_nodes)
 
 
 def walk_counts(senders_E: Any, receivers_E: Any, num_nodes: int, sources_B: Any,
