@@ -87,25 +87,6 @@ def padded_adjacency(pairs_Mx2: Any, num_nodes: int) -> PaddedAdjacency:
                            jnp.asarray(degree.astype(np.int32)))
 
 
-def _rows(adj: PaddedAdjacency, nodes_B: jax.Array,
-          removed_edges_M: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-    """Neighbour ids [B, D] of ``nodes_B``, with removed or padding entries set to the sentinel."""
-    ids = adj.neighbors_NxD[nodes_B]
-    valid = ids < adj.num_nodes
-    if removed_edges_M is not None:
-        eids = adj.edge_ids_NxD[nodes_B]
-        padded = jnp.concatenate([removed_edges_M.astype(bool), jnp.ones((1,), bool)])
-        valid = valid & ~padded[eids]
-    return jnp.where(valid, ids, adj.num_nodes), valid
-
-
-def _member(query_BxD: jax.Array, rows_BxD: jax.Array) -> jax.Array:
-    """query[b, d] in rows[b, :] for sorted rows (sentinel entries sort last)."""
-    pos = jax.vmap(lambda row, q: jnp.searchsorted(row, q))(rows_BxD, query_BxD)
-    pos = jnp.minimum(pos, rows_BxD.shape[1] - 1)
-    return jnp.take_along_axis(rows_BxD, pos, axis=1) == query_BxD
-
-
 class PairNeighborhoods(NamedTuple):
     """Neighbour sets of a batch of pairs (i, j), as ids with membership masks.
 
@@ -125,8 +106,13 @@ class PairNeighborhoods(NamedTuple):
 
 
 def pair_neighborhoods(adj: PaddedAdjacency, i_B: Any, j_B: Any,
-                       removed_edges_M: Any = None) -> PairNeighborhoods:
+                       removed_edges_M: Any = None,
+                       keep_NxD: Any = None) -> PairNeighborhoods:
     """Common and exclusive neighbours of node pairs (NCN eq. 6, NCNC eq. 8).
+
+    Each entry of i's row is looked up in j's sorted row by binary search (``row_member``) and
+    vice versa; hidden entries stay in place (the rows stay sorted, no per-pair sort) and are
+    masked out.
 
     Args:
       adj: padded sorted adjacency.
@@ -134,6 +120,8 @@ def pair_neighborhoods(adj: PaddedAdjacency, i_B: Any, j_B: Any,
       j_B: [B] int second nodes.
       removed_edges_M: optional [M] bool over the adjacency's undirected edges; True hides the
         edge from both endpoints' rows (target-link removal).
+      keep_NxD: optional [N, D] bool over the adjacency's entries; False hides an entry
+        (directed: edge dropout of one row's entry), combined with ``removed_edges_M``.
 
     Returns:
       ``PairNeighborhoods``.
@@ -141,15 +129,27 @@ def pair_neighborhoods(adj: PaddedAdjacency, i_B: Any, j_B: Any,
     i_B, j_B = jnp.asarray(i_B), jnp.asarray(j_B)
     if i_B.ndim != 1 or i_B.shape != j_B.shape:
         raise ValueError(f"i_B and j_B must be 1-d of equal length, got {i_B.shape}, {j_B.shape}")
-    removed = None if removed_edges_M is None else jnp.asarray(removed_edges_M)
-    if removed is not None and removed.ndim != 1:
-        raise ValueError(f"removed_edges_M must be a 1-d mask over the M undirected edges, got "
-                         f"shape {removed.shape}")
-    ids_i, valid_i = _rows(adj, i_B, removed)
-    ids_j, valid_j = _rows(adj, j_B, removed)
-    sorted_i, sorted_j = jnp.sort(ids_i, axis=1), jnp.sort(ids_j, axis=1)
-    in_j = _member(ids_i, sorted_j) & valid_i
-    in_i = _member(ids_j, sorted_i) & valid_j
+    n, d = adj.num_nodes, adj.max_degree
+    keep = adj.neighbors_NxD < n
+    if keep_NxD is not None:
+        keep_NxD = jnp.asarray(keep_NxD)
+        if keep_NxD.shape != keep.shape:
+            raise ValueError(f"keep_NxD must be [N, D] = {keep.shape}, got {keep_NxD.shape}")
+        keep &= keep_NxD
+    if removed_edges_M is not None:
+        removed = jnp.asarray(removed_edges_M)
+        if removed.ndim != 1:
+            raise ValueError(f"removed_edges_M must be a 1-d mask over the M undirected edges, "
+                             f"got shape {removed.shape}")
+        hidden = jnp.concatenate([removed.astype(bool), jnp.ones((1,), bool)])
+        keep &= ~hidden[jnp.minimum(adj.edge_ids_NxD, removed.shape[0])]
+    valid_i, valid_j = keep[i_B], keep[j_B]
+    ids_i = jnp.where(valid_i, adj.neighbors_NxD[i_B], n)
+    ids_j = jnp.where(valid_j, adj.neighbors_NxD[j_B], n)
+    in_j = valid_i & row_member(adj, jnp.repeat(j_B, d), ids_i.reshape(-1), keep).reshape(
+        ids_i.shape)
+    in_i = valid_j & row_member(adj, jnp.repeat(i_B, d), ids_j.reshape(-1), keep).reshape(
+        ids_j.shape)
     only_i = valid_i & ~in_j & (ids_i != j_B[:, None])
     only_j = valid_j & ~in_i & (ids_j != i_B[:, None])
     return PairNeighborhoods(ids_i, ids_j, in_j, only_i, only_j)
@@ -165,8 +165,11 @@ def common_neighbor_count(adj: PaddedAdjacency, i_B: Any, j_B: Any,
 def gather_sum(ids_BxD: jax.Array, weights_BxD: jax.Array, x_NxF: jax.Array) -> jax.Array:
     """``out[b] = Σ_d weights[b, d] · x[ids[b, d]]`` (sentinel ids N contribute nothing).
 
-    Scatters the weights into dense [B, N] rows and multiplies by ``x`` when B · N is small (one
-    matmul, no [B, D, F] gather); otherwise gathers rows of ``x``.
+    The rows of ``ids`` / ``weights`` are the rows of a CSR matrix [B, N] (D entries each), so the
+    forward pass is one call of XLA's CPU CSR kernel (5x faster than scattering dense [B, N] rows
+    and multiplying, on a Cora NCN batch). The gradient with respect to ``x`` is the transposed
+    product through dense [B, N] rows when B · N is small, else a ``segment_sum``; the weights'
+    gradient gathers rows of ``x`` (and is dropped by the compiler where nothing needs it).
 
     Args:
       ids_BxD: int ids in [0, N] (N = sentinel).
@@ -176,15 +179,43 @@ def gather_sum(ids_BxD: jax.Array, weights_BxD: jax.Array, x_NxF: jax.Array) -> 
     Returns:
       [B, F].
     """
+    return _gather_sum(ids_BxD, weights_BxD.astype(x_NxF.dtype), x_NxF)
+
+
+def _csr_rows(ids_BxD, weights_BxD, n):
     b, d = ids_BxD.shape
+    return (weights_BxD.reshape(-1), jnp.where(ids_BxD < n, ids_BxD, 0).reshape(-1).astype(
+        jnp.int32), (jnp.arange(b + 1) * d).astype(jnp.int32))
+
+
+@jax.custom_vjp
+def _gather_sum(ids_BxD, weights_BxD, x_NxF):
     n = x_NxF.shape[0]
-    w = weights_BxD.astype(x_NxF.dtype)
+    w = jnp.where(ids_BxD < n, weights_BxD, 0.0)
+    return _bcsr_matmul(*_csr_rows(ids_BxD, w, n), x_NxF, n)
+
+
+def _gather_sum_fwd(ids_BxD, weights_BxD, x_NxF):
+    return _gather_sum(ids_BxD, weights_BxD, x_NxF), (ids_BxD, weights_BxD, x_NxF)
+
+
+def _gather_sum_bwd(residuals, g_BxF):
+    ids, w, x = residuals
+    b, d = ids.shape
+    n = x.shape[0]
+    w = jnp.where(ids < n, w, 0.0)
     if b * n <= _DENSE_ROWS_LIMIT:
-        rows = jnp.zeros((b, n), x_NxF.dtype).at[jnp.arange(b)[:, None], ids_BxD].add(
-            w, mode="drop")
-        return rows @ x_NxF
-    x_pad = jnp.concatenate([x_NxF, jnp.zeros((1, x_NxF.shape[1]), x_NxF.dtype)])
-    return jnp.einsum("bd,bdf->bf", w, x_pad[ids_BxD])
+        rows = jnp.zeros((b, n), x.dtype).at[jnp.arange(b)[:, None], ids].add(w, mode="drop")
+        grad_x = rows.T @ g_BxF
+    else:
+        grad_x = jax.ops.segment_sum((w[..., None] * g_BxF[:, None, :]).reshape(b * d, -1),
+                                     ids.reshape(-1), n + 1)[:n]
+    x_pad = jnp.concatenate([x, jnp.zeros((1, x.shape[1]), x.dtype)])
+    grad_w = jnp.einsum("bf,bdf->bd", g_BxF, x_pad[jnp.minimum(ids, n)])
+    return None, grad_w, grad_x
+
+
+_gather_sum.defvjp(_gather_sum_fwd, _gather_sum_bwd)
 
 
 def ragged_expand(count_P: jax.Array, capacity: int) -> tuple[jax.Array, jax.Array, jax.Array]:

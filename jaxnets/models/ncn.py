@@ -265,8 +265,7 @@ class NCNPredictor(nn.Module):
                 raise ValueError(f"removed_edges_M must be [M] bool, got {removed_edges_M.shape}")
             hidden = jnp.concatenate([removed_edges_M.astype(bool), jnp.ones((1,), bool)])
             keep_NxD &= ~hidden[jnp.minimum(adj.edge_ids_NxD, m)]
-        dropped = adj._replace(neighbors_NxD=jnp.where(keep_NxD, adj.neighbors_NxD, n))
-        nb = pair_neighborhoods(dropped, i_B, j_B)
+        nb = pair_neighborhoods(adj, i_B, j_B, keep_NxD=keep_NxD)
         xcn = gather_sum(nb.ids_i_BxD, nb.common_BxD.astype(x.dtype), x)
         if self.kind == "ncnc":
             cap = self.test_cap if det else self.train_cap

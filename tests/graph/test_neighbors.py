@@ -48,15 +48,36 @@ def test_pair_neighborhoods_match_dense_reference(rng):
                                       (a[i] & a[j]).sum(1))
 
 
-def test_gather_sum_paths_agree(rng, monkeypatch):
-    pairs = _random_pairs(rng, 30, 90)
-    adj = nb.padded_adjacency(pairs, 30)
-    out = nb.pair_neighborhoods(adj, rng.integers(0, 30, 16), rng.integers(0, 30, 16))
-    x = jnp.asarray(rng.normal(size=(30, 4)).astype(np.float32))
-    dense = nb.gather_sum(out.ids_i_BxD, out.common_BxD, x)
-    monkeypatch.setattr(nb, "_DENSE_ROWS_LIMIT", 0)
-    np.testing.assert_allclose(nb.gather_sum(out.ids_i_BxD, out.common_BxD, x), dense,
-                               rtol=1e-5, atol=1e-6)
+def test_gather_sum_and_its_gradients_match_the_dense_product(rng, monkeypatch):
+    """Forward (CSR kernel) and both backward paths (dense rows, segment_sum) against the dense
+    [B, N] weight matrix, for x and for the weights."""
+    n = 30
+    pairs = _random_pairs(rng, n, 90)
+    adj = nb.padded_adjacency(pairs, n)
+    out = nb.pair_neighborhoods(adj, rng.integers(0, n, 16), rng.integers(0, n, 16))
+    ids = out.ids_i_BxD
+    w = jnp.asarray(rng.normal(size=ids.shape).astype(np.float32))
+    x = jnp.asarray(rng.normal(size=(n, 4)).astype(np.float32))
+    g = jnp.asarray(rng.normal(size=(16, 4)).astype(np.float32))
+
+    def reference(w, x):
+        rows = jnp.zeros((16, n + 1)).at[jnp.arange(16)[:, None], ids].add(w)[:, :n]
+        return jnp.sum((rows @ x) * g)
+
+    want = jax.grad(reference, argnums=(0, 1))(w, x)
+    np.testing.assert_allclose(nb.gather_sum(ids, w, x), _dense_product(ids, w, x, n),
+                               rtol=1e-5, atol=1e-5)
+    for limit in (nb._DENSE_ROWS_LIMIT, 0):
+        monkeypatch.setattr(nb, "_DENSE_ROWS_LIMIT", limit)
+        got = jax.grad(lambda w, x: jnp.sum(nb.gather_sum(ids, w, x) * g), argnums=(0, 1))(w, x)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def _dense_product(ids, w, x, n):
+    rows = np.zeros((ids.shape[0], n + 1), np.float32)
+    np.add.at(rows, (np.arange(ids.shape[0])[:, None], np.asarray(ids)), np.asarray(w))
+    return rows[:, :n] @ np.asarray(x)
 
 
 def test_padded_adjacency_rejects_bad_pairs():
@@ -110,3 +131,18 @@ def test_common_neighbor_sum_and_row_member_match_dense(rng, use_keep):
     member = nb.row_member(adj, jnp.asarray(u), jnp.asarray(v),
                            jnp.asarray(keep) if use_keep else None)
     np.testing.assert_array_equal(member, kept[u, v] > 0)
+
+
+def test_pair_neighborhoods_keep_mask_equals_edge_removal(rng):
+    n = 30
+    pairs = _random_pairs(rng, n, 90)
+    adj = nb.padded_adjacency(pairs, n)
+    removed = rng.random(len(pairs)) < 0.3
+    keep = ~np.concatenate([removed, [True]])[np.minimum(np.asarray(adj.edge_ids_NxD),
+                                                         len(pairs))]
+    i, j = rng.integers(0, n, 40), rng.integers(0, n, 40)
+    a = nb.pair_neighborhoods(adj, i, j, jnp.asarray(removed))
+    b = nb.pair_neighborhoods(adj, i, j, keep_NxD=jnp.asarray(keep))
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert int(np.asarray(a.common_BxD).sum()) > 0
