@@ -19,8 +19,9 @@ those same arrays as its `loaddataset` builds them (undirected, coalesced `edge_
 Hyper-parameters: the README's Cora command for both sides (`CORA_FLAGS`), ours through
 `--set`-style overrides of `experiments/ncn.py`'s config; `--hidden` (default 64, our experiment's
 CPU scale; the README uses 256) is set on both. Rows: cn0, ncn, ncnc (all completion candidates,
-as the README's Cora command: `trndeg = tstdeg = -1`) and ncnc-cap (our experiment's caps, 4 in
-training / 16 in evaluation, on both sides: the official `--trndeg 4 --tstdeg 16`).
+as the README's Cora command and our experiment: `trndeg = tstdeg = -1`) and ncnc-cap (the caps
+our experiment used before its ragged completion, 4 in training / 16 in evaluation, on both
+sides: the official `--trndeg 4 --tstdeg 16`).
 
 Protocol: one unit is one training epoch (official: `train(model, predictor, data, split_edge,
 optimizer, batch_size, maskinput=True)`, which draws its negatives and drops the last partial
@@ -96,7 +97,7 @@ VARIANTS = {
     "cn0": ("cn0", "cn0", {"use_xlin": False, "tailact": False}),
     "ncn": ("ncn", "cn1", {}),
     "ncnc": ("ncnc", "incn1cn1", {}),                                 # README: all candidates
-    "ncnc-cap": ("ncnc", "incn1cn1", {"trndeg": 4, "tstdeg": 16}),   # our experiment's caps
+    "ncnc-cap": ("ncnc", "incn1cn1", {"trndeg": 4, "tstdeg": 16}),   # the experiment's old caps
 }
 EVAL_BATCH = 1024  # ours (experiments/ncn.py eval_batch); the official side uses --testbs
 
