@@ -298,3 +298,31 @@ def test_completion_levels_grow_to_every_candidate_and_stay_below_padded_work():
     assert [p for p, _ in levels] == [200, 400, 800, 1600, 3200, 5000]
     assert all(e < 100 * 50 * 125 for _, e in levels)
     assert completion_levels(10, 3, 4) == []  # 8 entries per pair would exceed D = 4: padded only
+
+
+@pytest.mark.parametrize("levels", [None, [(2, 4)]])
+def test_ncnc_training_mode_through_each_branch_has_finite_gradients(levels, monkeypatch):
+    """Dropout rngs reach the switch's branches (ragged, and padded when forced) in training."""
+    import jaxnets.models.ncn as ncn_module
+    if levels is not None:
+        monkeypatch.setattr(ncn_module, "completion_levels", lambda *a, **k: levels)
+    pairs, n = _hub_graph(7)
+    adj = padded_adjacency(pairs, n)
+    h = jax.random.normal(jax.random.PRNGKey(0), (n, F))
+    pred = NCNPredictor(kind="ncnc", hidden=F, dropout=0.1, edge_dropout=0.3, train_cap=-1,
+                        offset=0.1)
+    i, j = jnp.asarray(pairs[:16, 0]), jnp.asarray(pairs[:16, 1])
+    params = _init(pred, h, adj, i[:2], j[:2])
+
+    @jax.jit
+    def grads(p, h):
+        def loss(p, h):
+            out, state = pred.apply(p, h, adj, i, j, None, False, mutable=["intermediates"],
+                                    rngs={"dropout": jax.random.PRNGKey(3)})
+            return jnp.sum(out ** 2), state["intermediates"]["completion_level"][0]
+        return jax.grad(loss, argnums=(0, 1), has_aux=True)(p, h)
+
+    (g_params, g_h), level = grads(params, h)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves((g_params, g_h)))
+    assert float(jnp.abs(g_h).sum()) > 0
+    assert (int(level) == 1) == (levels is not None)
