@@ -24,11 +24,22 @@ def _dense(pairs, n, removed=None):
     return a
 
 
-def test_pair_neighborhoods_match_dense_reference(rng):
+@pytest.mark.parametrize("hub", [False, True])
+def test_pair_neighborhoods_match_dense_reference(rng, hub):
+    """hub=False: the real entries fit a compacted capacity; hub=True: every first node is a hub
+    of degree >= 35, more real entries than any capacity (the padded fallback)."""
     n, m = 40, 150
     pairs = _random_pairs(rng, n, m)
+    if hub:
+        rest = pairs[(pairs != 0).all(axis=1)]
+        pairs = np.concatenate([np.stack([np.zeros(36, int), np.arange(1, 37)], 1),
+                                rest])[:m]
     adj = nb.padded_adjacency(pairs, n)
     i, j = rng.integers(0, n, size=64), rng.integers(0, n, size=64)
+    if hub:
+        i = np.zeros(64, int)
+    real = int(np.asarray(adj.degree_N)[i].sum())
+    assert (real > 32 * 64) == hub   # above every compacted capacity only for the hub batch
     removed = rng.random(m) < 0.3
     for rem in (None, removed):
         a = _dense(pairs, n, rem)
