@@ -5,8 +5,9 @@ Concentration of Wang et al. (ICLR 2024) read, for a batch of node pairs (i, j),
 ``N(i) ∩ N(j)`` (common neighbours), ``N(i) \\ N(j)`` and ``N(j) \\ N(i)`` (NCNC's completion), and
 k-step walk counts ``(A^k)_{i·}``. Here the graph is a *padded sorted adjacency*: row i holds
 i's neighbours in ascending order, padded with the sentinel N up to the maximum degree D. Pair
-queries are then a gather of two rows and a ``searchsorted`` per entry — O(B · D log D), jittable
-with static shapes, and memory O(N · D) instead of O(N^2).
+queries are then a gather of two rows and a binary search per real entry (``row_member``) —
+O(Σ deg · log D), jittable with static shapes (the real entries are compacted into static
+capacity levels, ``ragged_expand`` / ``lax.switch``), and memory O(N · D) instead of O(N^2).
 
 Every row entry also carries the id of its undirected edge (the row of the ``[M, 2]`` pair list
 the adjacency was built from), so target-link removal (NCN §4.2: the training batch's own edges
