@@ -285,8 +285,8 @@ class NCNPredictor(nn.Module):
             b = i_B.shape[0]
             self.sow("intermediates", "completion_p", p[:b])
             self.sow("intermediates", "completion_p", p[b:])
-            xcn = xcn + gather_sum(ids_R[:b], (p * w_R)[:b], x) + gather_sum(
-                ids_R[b:], (p * w_R)[b:], x)
+            completed = gather_sum(ids_R, p * w_R, x)              # [2B, F]: both sides
+            xcn = xcn + completed[:b] + completed[b:]
         self.sow("intermediates", "xcn", xcn)
         return self._head(xcn, xij, det)
 
