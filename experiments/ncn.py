@@ -103,7 +103,7 @@ from jaxnets.data.links import link_split
 from jaxnets.data.planetoid import load_planetoid
 from jaxnets.experiment import Claim, Paper
 from jaxnets.graph.neighbors import PaddedAdjacency, common_neighbor_count, padded_adjacency
-from jaxnets.graph.sparse import to_bcoo
+from jaxnets.graph.csr import to_csr
 from jaxnets.metrics.link import hits_at_k
 from jaxnets.models.ncn import NCNEncoder, NCNModel, NCNPredictor
 from jaxnets.train.link_train import fit_link_predictor, make_evaluate, make_train_epochs
@@ -156,7 +156,7 @@ def load_data(config, seed: int) -> dict:
     graph = {"senders": jnp.asarray(np.concatenate([pos[:, 0], pos[:, 1]]), jnp.int32),
              "receivers": jnp.asarray(np.concatenate([pos[:, 1], pos[:, 0]]), jnp.int32),
              "edge_ids": jnp.asarray(np.concatenate([np.arange(m), np.arange(m)]), jnp.int32)}
-    return {"x": to_bcoo(ds.features), "graph": graph, "adj": padded_adjacency(pos, n),
+    return {"x": to_csr(ds.features), "graph": graph, "adj": padded_adjacency(pos, n),
             "split": split, "num_nodes": n}
 
 

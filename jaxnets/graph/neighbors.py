@@ -198,8 +198,13 @@ def gather_sum(ids_BxD: jax.Array, weights_BxD: jax.Array, x_NxF: jax.Array) -> 
     The rows of ``ids`` / ``weights`` are the rows of a CSR matrix [B, N] (D entries each), so the
     forward pass is one call of XLA's CPU CSR kernel (5x faster than scattering dense [B, N] rows
     and multiplying, on a Cora NCN batch). The gradient with respect to ``x`` is the transposed
-    product through dense [B, N] rows when B · N is small, else a ``segment_sum``; the weights'
-    gradient gathers rows of ``x`` (and is dropped by the compiler where nothing needs it).
+    product over the *nonzero* weights only: they are compacted into the smallest of a few static
+    capacities (B · 1, 4, 16 entries) that holds them (``lax.switch``, one branch runs) and
+    scattered with ``segment_sum``; more nonzeros fall back to dense [B, N] rows when B · N is
+    small, else a ``segment_sum`` over every slot. (NCN's rows are mostly zero weights: a Cora
+    NCNC batch has ~9k nonzeros in 4608 x 117 slots; the compacted transpose takes 4.9 ms
+    against 24 ms through dense rows.) The weights' gradient gathers rows of ``x`` (and is
+    dropped by the compiler where nothing needs it).
 
     Args:
       ids_BxD: int ids in [0, N] (N = sentinel).
@@ -229,17 +234,43 @@ def _gather_sum_fwd(ids_BxD, weights_BxD, x_NxF):
     return _gather_sum(ids_BxD, weights_BxD, x_NxF), (ids_BxD, weights_BxD, x_NxF)
 
 
+def _transposed_product(ids_BxD: jax.Array, w_BxD: jax.Array, g_BxF: jax.Array,
+                        n: int) -> jax.Array:
+    """``Σ_{b,d} w[b, d] · g[b]`` into row ``ids[b, d]``: [N, F] (``w`` is 0 at sentinel ids)."""
+    b, d = ids_BxD.shape
+    flat_w, flat_ids = w_BxD.reshape(-1), ids_BxD.reshape(-1)
+    nonzero = flat_w != 0
+    count = nonzero.sum()
+
+    def every_slot(_):
+        if b * n <= _DENSE_ROWS_LIMIT:
+            rows = jnp.zeros((b, n), g_BxF.dtype).at[jnp.arange(b)[:, None], ids_BxD].add(
+                w_BxD, mode="drop")
+            return rows.T @ g_BxF
+        return jax.ops.segment_sum((w_BxD[..., None] * g_BxF[:, None, :]).reshape(b * d, -1),
+                                   flat_ids, n + 1)[:n]
+
+    def compacted(capacity: int):
+        def branch(_):
+            flat = jnp.nonzero(nonzero, size=capacity, fill_value=0)[0]
+            real = jnp.arange(capacity) < count
+            values = jnp.where(real, flat_w[flat], 0.0)
+            return jax.ops.segment_sum(values[:, None] * g_BxF[flat // d],
+                                       jnp.where(real, flat_ids[flat], n), n + 1)[:n]
+        return branch
+
+    capacities = [b * c for c in (1, 4, 16) if c < d]
+    if not capacities:
+        return every_slot(None)
+    index = jnp.sum(count > jnp.asarray(capacities))     # first capacity >= count, or all slots
+    return jax.lax.switch(index, [compacted(c) for c in capacities] + [every_slot], None)
+
+
 def _gather_sum_bwd(residuals, g_BxF):
     ids, w, x = residuals
-    b, d = ids.shape
     n = x.shape[0]
     w = jnp.where(ids < n, w, 0.0)
-    if b * n <= _DENSE_ROWS_LIMIT:
-        rows = jnp.zeros((b, n), x.dtype).at[jnp.arange(b)[:, None], ids].add(w, mode="drop")
-        grad_x = rows.T @ g_BxF
-    else:
-        grad_x = jax.ops.segment_sum((w[..., None] * g_BxF[:, None, :]).reshape(b * d, -1),
-                                     ids.reshape(-1), n + 1)[:n]
+    grad_x = _transposed_product(ids, w, g_BxF, n)
     x_pad = jnp.concatenate([x, jnp.zeros((1, x.shape[1]), x.dtype)])
     grad_w = jnp.einsum("bf,bdf->bd", g_BxF, x_pad[jnp.minimum(ids, n)])
     return None, grad_w, grad_x

@@ -36,7 +36,8 @@ import jax.numpy as jnp
 
 from jaxnets.graph.neighbors import (PaddedAdjacency, common_neighbor_sum, gather_sum,
                                      pair_neighborhoods)
-from jaxnets.graph.sparse import is_sparse, spmm, with_data
+from jaxnets.graph.sparse import spmm
+from jaxnets.nn.dropout import Dropout, keep_mask
 
 PREDICTORS = ("cn0", "ncn", "ncnc")
 
@@ -114,7 +115,7 @@ class _Block(nn.Module):
         x = nn.Dense(self.hidden)(x)
         if self.ln and self.ln_first:
             x = nn.LayerNorm()(x)
-        x = nn.Dropout(self.dropout)(x, deterministic=deterministic)
+        x = Dropout(self.dropout)(x, deterministic=deterministic)
         return nn.relu(x)
 
 
@@ -137,19 +138,15 @@ class NCNEncoder(nn.Module):
     def __call__(self, x_NxF: Any, senders_E: jax.Array, receivers_E: jax.Array,
                  weight_E: jax.Array, deterministic: bool = True) -> jax.Array:
         f = x_NxF.shape[1]
-        if is_sparse(x_NxF):
-            data = nn.Dropout(self.xdp)(x_NxF.data, deterministic=deterministic)
-            x_NxF = with_data(x_NxF, data)
-        else:
-            x_NxF = nn.Dropout(self.xdp)(x_NxF, deterministic=deterministic)
+        x_NxF = Dropout(self.xdp)(x_NxF, deterministic=deterministic)  # BCOO: its stored values
         bound = f ** -0.5  # torch.nn.Linear's kaiming-uniform bound
         kernel = self.param("kernel", lambda k, s: jax.random.uniform(k, s, jnp.float32, -bound,
                                                                       bound), (f, self.hidden))
         bias = self.param("bias", nn.initializers.zeros, (self.hidden,))
         h = spmm(x_NxF, kernel) + bias[None, :]
-        h = nn.Dropout(self.gnndp)(h, deterministic=deterministic)
+        h = Dropout(self.gnndp)(h, deterministic=deterministic)
         h = puregcn_propagate(h, senders_E, receivers_E, weight_E)
-        h = nn.Dropout(self.tdp)(h, deterministic=deterministic)
+        h = Dropout(self.tdp)(h, deterministic=deterministic)
         if self.jk:
             h = h * self.param("jk", nn.initializers.normal(1.0), (1,))[0]
         return h
@@ -257,8 +254,7 @@ class NCNPredictor(nn.Module):
         n = adj.num_nodes
         keep_NxD = adj.neighbors_NxD < n
         if not det and self.edge_dropout > 0:
-            keep_NxD &= jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.edge_dropout,
-                                             keep_NxD.shape)
+            keep_NxD &= keep_mask(self.make_rng("dropout"), keep_NxD.shape, self.edge_dropout)
         if removed_edges_M is not None:
             m = removed_edges_M.shape[0]
             if removed_edges_M.ndim != 1:

@@ -12,7 +12,7 @@ from jaxnets.nn.elastic import (
     masked_layer_norm, prefix_mask)
 from jaxnets.nn.elastic_transformer import (
     ElasticTransformer, ElasticTransformerBlock, TransformerArch, lighthubert_ffn_mask)
-from jaxnets.nn.dropout import Dropout, dropout, effective_dropout_rate
+from jaxnets.nn.dropout import Dropout, dropout, effective_dropout_rate, keep_mask
 from jaxnets.nn.gat import GATConv
 from jaxnets.nn.gcn import GCNConv
 from jaxnets.nn.gin import GINConv
@@ -30,6 +30,6 @@ __all__ = [
     "ElasticTransformerBlock", "TransformerArch", "WidthDepthArch", "full_arch",
     "lighthubert_ffn_mask", "masked_layer_norm", "prefix_mask",
     "Dropout", "GAT", "GATConv", "GCN", "GCNConv", "GINConv", "Linear", "MLP", "SAGEConv",
-    "dropout", "effective_dropout_rate", "gcn_preprocess",
+    "dropout", "effective_dropout_rate", "gcn_preprocess", "keep_mask",
     "attention_and_dense_kernels", "count_params", "init_lora", "merge_lora", "path_target",
 ]

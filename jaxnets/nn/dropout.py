@@ -25,7 +25,7 @@ import numpy as np
 
 from jaxnets.graph import is_sparse, with_data
 
-__all__ = ["dropout", "effective_dropout_rate", "Dropout"]
+__all__ = ["dropout", "effective_dropout_rate", "keep_mask", "Dropout"]
 
 
 def _keep_numerator(rate: float) -> int:
@@ -62,6 +62,26 @@ def _keep_mask(key: jax.Array, size: int, rate: float) -> jax.Array:
     words = jax.random.bits(key, (-(-size // 4),), jnp.uint32)
     lanes = (words[:, None] >> jnp.array([0, 8, 16, 24], jnp.uint32)[None, :]) & jnp.uint32(255)
     return lanes.reshape(-1)[:size] < jnp.uint32(k)
+
+
+def keep_mask(key: jax.Array, shape: tuple[int, ...], rate: float) -> jax.Array:
+    """Bool mask of `shape`, True with probability `1 - effective_dropout_rate(rate)`.
+
+    The mask `dropout` applies, for callers that drop something other than array entries
+    (e.g. adjacency entries, NCN's predictor edge dropout); drawn from 8-bit lanes as above.
+
+    Args:
+        key: PRNG key.
+        shape: mask shape.
+        rate: drop probability in [0, 1].
+
+    Returns:
+        Bool array of `shape`.
+    """
+    k = _keep_numerator(rate)
+    if k in (0, 256):
+        return jnp.full(shape, k == 256, bool)
+    return _keep_mask(key, int(np.prod(shape, dtype=np.int64)), rate).reshape(shape)
 
 
 def _dropout_dense(key: jax.Array, x: jax.Array, rate: float) -> jax.Array:

@@ -85,6 +85,33 @@ def test_gather_sum_and_its_gradients_match_the_dense_product(rng, monkeypatch):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("nonzeros_per_row", [0.5, 3, None])
+def test_gather_sum_x_gradient_through_each_compacted_capacity(rng, nonzeros_per_row):
+    """The x-gradient runs over the nonzero weights only, compacted into capacity B (0.5 per
+    row), 4 B (3 per row) or, with every slot nonzero, the all-slots fallback: all equal the
+    dense transpose."""
+    n, b = 40, 24
+    adj = nb.padded_adjacency(_random_pairs(rng, n, 200), n)
+    ids = nb.pair_neighborhoods(adj, rng.integers(0, n, b), rng.integers(0, n, b)).ids_i_BxD
+    d = ids.shape[1]
+    assert d > 4, "the graph must be dense enough for two compacted capacities"
+    w = rng.normal(size=ids.shape).astype(np.float32)
+    if nonzeros_per_row is not None:
+        keep = np.zeros(w.size, bool)
+        keep[rng.choice(w.size, int(nonzeros_per_row * b), replace=False)] = True
+        w = np.where(keep.reshape(w.shape), w, 0.0).astype(np.float32)
+    w = jnp.asarray(np.where(np.asarray(ids) < n, w, 0.0))
+    count = int((w != 0).sum())
+    assert (nonzeros_per_row is None and count > 4 * b) or count <= (b if nonzeros_per_row
+                                                                    < 1 else 4 * b)
+    x = jnp.asarray(rng.normal(size=(n, 3)).astype(np.float32))
+    g = jnp.asarray(rng.normal(size=(b, 3)).astype(np.float32))
+    got = jax.grad(lambda x: jnp.sum(nb.gather_sum(ids, w, x) * g))(x)
+    rows = np.zeros((b, n + 1), np.float32)
+    np.add.at(rows, (np.arange(b)[:, None], np.asarray(ids)), np.asarray(w))
+    np.testing.assert_allclose(got, rows[:, :n].T @ np.asarray(g), rtol=1e-5, atol=1e-5)
+
+
 def _dense_product(ids, w, x, n):
     rows = np.zeros((ids.shape[0], n + 1), np.float32)
     np.add.at(rows, (np.arange(ids.shape[0])[:, None], np.asarray(ids)), np.asarray(w))

@@ -56,6 +56,18 @@ def test_keys_and_edge_rates():
     np.testing.assert_array_equal(jn.dropout(jax.random.key(0), x, 1.0), 0.0)
 
 
+def test_keep_mask_is_the_mask_dropout_applies():
+    key = jax.random.key(3)
+    mask = jn.keep_mask(key, (300, 7), 0.4)
+    assert mask.shape == (300, 7) and mask.dtype == jnp.bool_
+    y = jn.dropout(key, jnp.ones((300, 7)), 0.4)
+    np.testing.assert_array_equal(mask, np.asarray(y) != 0)
+    big = np.asarray(jn.keep_mask(key, (SIZE,), 0.4))
+    q = 1 - jn.effective_dropout_rate(0.4)
+    assert abs(big.mean() - q) < 5 * np.sqrt(q * (1 - q) / SIZE)
+    assert jn.keep_mask(key, (5, 2), 0.0).all() and not jn.keep_mask(key, (5, 2), 1.0).any()
+
+
 def test_sparse_dropout_touches_stored_values_only():
     m = sp.random(300, 200, density=0.05, format="csr", random_state=0, dtype=np.float32)
     x = jg.to_bcoo(m)
