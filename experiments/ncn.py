@@ -225,8 +225,15 @@ def make_functions(config, kind: str, num_nodes: int):
         return fn(params, opt_state, key, epoch0, num_epochs)
 
     def evaluate(params, arrays):
-        return make_evaluate(make_batch_logits(model, arrays), arrays["pairs"],
-                             config.eval_batch)(params)
+        # Deterministic, nothing removed: encode once and score every chunk from it (as the
+        # official test() does), instead of re-encoding per chunk.
+        h = model.apply(params, arrays["x"], arrays["graph"], None, True, method=NCNModel.encode)
+
+        def score(params, pairs, removed, key):
+            return model.apply(params, h, arrays["adj"], pairs[:, 0], pairs[:, 1], None, True,
+                               method=NCNModel.score)
+
+        return make_evaluate(score, arrays["pairs"], config.eval_batch)(params)
 
     return (jax.jit(init), jax.jit(train, static_argnums=5, donate_argnums=(0, 1)),
             jax.jit(evaluate))

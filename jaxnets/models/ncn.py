@@ -411,6 +411,11 @@ class NCNModel(nn.Module):
         h = self.encode(x_NxF, graph, removed_edges_M, deterministic)
         return self.predictor(h, adj, i_B, j_B, removed_edges_M, deterministic)
 
+    def score(self, h_NxF: jax.Array, adj: PaddedAdjacency, i_B, j_B,
+              removed_edges_M=None, deterministic: bool = True) -> jax.Array:
+        """Logits [B] of (i, j) from an ``encode`` output: encode once, score many batches."""
+        return self.predictor(h_NxF, adj, i_B, j_B, removed_edges_M, deterministic)
+
     def encode(self, x_NxF, graph: dict, removed_edges_M=None, deterministic: bool = True):
         """Encoder output [N, h] on the graph without the removed edges."""
         weight = jnp.ones(graph["senders"].shape, jnp.float32)

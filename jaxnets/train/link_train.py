@@ -107,12 +107,19 @@ def make_train_epochs(batch_logits: BatchLogits, tx: optax.GradientTransformatio
 
 def pair_logits(batch_logits: BatchLogits, params, pairs_Px2: jax.Array,
                 chunk: int) -> jax.Array:
-    """Evaluation logits [P] of many pairs, ``chunk`` pairs at a time (``lax.map``)."""
+    """Evaluation logits [P] of many pairs, at most ``chunk`` pairs at a time (``lax.map``).
+
+    The P pairs are cut into ``ceil(P / chunk)`` equal chunks, so at most one pair per chunk is
+    padding (a pair (0, 0) whose logit is dropped).
+    """
     p = pairs_Px2.shape[0]
+    if p == 0:
+        raise ValueError("pair_logits needs at least one pair")
     num = -(-p // chunk)
-    padded = jnp.concatenate([pairs_Px2, jnp.zeros((num * chunk - p, 2), pairs_Px2.dtype)])
+    size = -(-p // num)
+    padded = jnp.concatenate([pairs_Px2, jnp.zeros((num * size - p, 2), pairs_Px2.dtype)])
     out = jax.lax.map(lambda c: batch_logits(params, c, None, None),
-                      padded.reshape(num, chunk, 2))
+                      padded.reshape(num, size, 2))
     return out.reshape(-1)[:p]
 
 
@@ -126,9 +133,13 @@ def make_evaluate(batch_logits: BatchLogits, split: dict, chunk: int,
       chunk: evaluation batch size.
       ks: the K of Hits@K.
     """
+    names = ("val_pos", "val_neg", "test_pos", "test_neg")
+
     def evaluate(params):
-        s = {name: pair_logits(batch_logits, params, jnp.asarray(split[name]), chunk)
-             for name in ("val_pos", "val_neg", "test_pos", "test_neg")}
+        pairs = [jnp.asarray(split[name]) for name in names]
+        logits = pair_logits(batch_logits, params, jnp.concatenate(pairs), chunk)
+        ends = np.cumsum([p.shape[0] for p in pairs])
+        s = dict(zip(names, jnp.split(logits, ends[:-1])))
         out = {}
         for k in ks:
             out[f"val_hits@{k}"] = hits_at_k(s["val_pos"], s["val_neg"], k)

@@ -10,7 +10,8 @@ import pytest
 from jaxnets.graph.neighbors import padded_adjacency
 from jaxnets.models.ncn import (NCNEncoder, NCNModel, NCNPredictor, calibrate_probability,
                                 puregcn_propagate, sample_candidates)
-from jaxnets.train.link_train import link_bce_loss, uniform_negatives
+from jaxnets.train.link_train import (link_bce_loss, make_evaluate, pair_logits,
+                                      uniform_negatives)
 
 N, F = 12, 6
 
@@ -97,6 +98,35 @@ def test_target_link_removal_hides_exactly_the_batch_edges():
     norm = 1.0 / np.sqrt(1.0 + dense.sum(1))[:, None]
     ref_enc = norm * (dense @ (norm * lin) + norm * lin)  # puregcn on the reduced graph
     np.testing.assert_allclose(enc, ref_enc, rtol=1e-4, atol=1e-5)
+    # Evaluation encodes once and scores from it: the same logits as the full call.
+    full = jax.jit(lambda p: model.apply(p, x, graph, adj, i, j))(mp)
+    scored = jax.jit(lambda p: model.apply(
+        p, model.apply(p, x, graph, method=NCNModel.encode), adj, i, j,
+        method=NCNModel.score))(mp)
+    np.testing.assert_allclose(scored, full, rtol=1e-6, atol=1e-6)
+
+
+def test_pair_logits_balances_chunks_and_evaluate_keeps_each_split_apart():
+    """P = 10 pairs at chunk 4 run as 3 chunks of 4 (two padding pairs, dropped); evaluation
+    scores the four splits in one pass and hands each its own logits."""
+    seen = []
+
+    def logits(params, pairs, removed, key):
+        seen.append(pairs.shape)
+        return (params * pairs[:, 0] + pairs[:, 1]).astype(jnp.float32)
+
+    pairs = jnp.asarray(np.stack([np.arange(10), np.arange(10) + 1], 1), jnp.int32)
+    np.testing.assert_array_equal(pair_logits(logits, 100, pairs, 4), 101 * np.arange(10) + 1)
+    assert seen == [(4, 2)]                                 # traced once inside lax.map
+    with pytest.raises(ValueError, match="at least one pair"):
+        pair_logits(logits, 1, pairs[:0], 4)
+    # Pair (i, j) scores 100 i + j. Validation: positives 1 ... 405 against negatives of -1;
+    # test: positives 1, 102, 203 against one negative of 150 (only 203 is above it).
+    split = {"val_pos": pairs[:5], "val_neg": jnp.asarray([[0, -1], [0, -1]], jnp.int32),
+             "test_pos": pairs[:3], "test_neg": jnp.asarray([[1, 50]], jnp.int32)}
+    out = make_evaluate(lambda p, b, r, k: logits(100, b, r, k), split, chunk=3, ks=(1,))(None)
+    assert float(out["val_hits@1"]) == 1.0
+    np.testing.assert_allclose(float(out["test_hits@1"]), 1 / 3)
 
 
 def test_puregcn_propagate_matches_dense():
