@@ -17,8 +17,8 @@ Data: Cora from jaxnets' Planetoid loader (`JAXNETS_DATA`) and one 70/10/20 edge
 those same arrays as its `loaddataset` builds them (undirected, coalesced `edge_index`;
 `adj_t = SparseTensor.from_edge_index(...).to_symmetric().coalesce()`; dense float features).
 Hyper-parameters: the README's Cora command for both sides (`CORA_FLAGS`), ours through
-`--set`-style overrides of `experiments/ncn.py`'s config; `--hidden` (default 64, our experiment's
-CPU scale; the README uses 256) is set on both. Rows: cn0, ncn, ncnc (all completion candidates,
+`--set`-style overrides of `experiments/ncn.py`'s config; `--hidden` (default 64, a quick pass;
+the README and our experiment use 256) is set on both. Rows: cn0, ncn, ncnc (all completion candidates,
 as the README's Cora command and our experiment: `trndeg = tstdeg = -1`) and ncnc-cap (the caps
 our experiment used before its ragged completion, 4 in training / 16 in evaluation, on both
 sides: the official `--trndeg 4 --tstdeg 16`).

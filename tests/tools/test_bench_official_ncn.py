@@ -80,12 +80,12 @@ def test_readme_flags_configure_our_side():
     assert bench.our_config(bench.flags_for("ncnc-cap", 32)).train_cap == 4
 
 
-def test_experiment_defaults_differ_from_readme_only_in_width():
+def test_experiment_defaults_are_the_readme_flags():
     import experiments.ncn as ncn
     config = ncn.get_config()
     differ = {flag for flag, key in bench.OUR_KEYS.items()
               if config[key] != bench.CORA_FLAGS[flag]}
-    assert differ == {"hiddim"}
+    assert differ == set()
     assert (config.train_cap, config.test_cap) == (-1, -1)  # every completion candidate
 
 
