@@ -64,7 +64,7 @@ def _block(out):
 
 def run(graphs: list[gnn_data.GraphArrays], *, rounds: int, scan_epochs: int, use_pyg: bool,
         scan_on: tuple[str, ...] = ("cora",), models: tuple[str, ...] = gnn_jax.MODELS,
-        log=print) -> dict:
+        pyg_device: str = "cpu", log=print) -> dict:
     """Times every (graph, model, variant); returns the rows and the goal check.
 
     Args:
@@ -74,6 +74,7 @@ def run(graphs: list[gnn_data.GraphArrays], *, rounds: int, scan_epochs: int, us
         use_pyg: include the PyG side (needs torch and torch_geometric).
         scan_on: names of the graphs that get the scan variant.
         models: subset of `gnn_jax.MODELS`.
+        pyg_device: torch device of the PyG side ("cpu" or "cuda").
         log: progress printer.
     """
     rows = []
@@ -83,7 +84,7 @@ def run(graphs: list[gnn_data.GraphArrays], *, rounds: int, scan_epochs: int, us
             epochs = scan_epochs if data.name in scan_on else 0
             variants = _jax_variants(kind, data, inputs, epochs)
             if use_pyg:
-                variants["pyg"] = gnn_pyg.epoch_fn(kind, data)
+                variants["pyg"] = gnn_pyg.epoch_fn(kind, data, device=pyg_device)
             timings = time_interleaved(variants, rounds, block=_block)
             if "jaxnets_scan" in timings:  # one call runs `epochs` epochs: report per epoch
                 t = timings["jaxnets_scan"]

@@ -15,14 +15,20 @@ from tools.bench.gnn_data import GraphArrays
 from tools.bench.gnn_jax import LEARNING_RATE, WEIGHT_DECAY
 
 
-def available() -> tuple[bool, str]:
-    """(True, versions) if torch and torch_geometric import, else (False, the reason)."""
+def available(device: str = "cpu") -> tuple[bool, str]:
+    """(True, versions) if torch and torch_geometric import (and, for ``device="cuda"``, torch
+    sees a CUDA device), else (False, the reason)."""
     try:
         import torch
         import torch_geometric
     except ImportError as err:
         return False, f"PyG skipped: {err} (install the `bench` extra: pip install -e '.[bench]')"
-    return True, f"torch {torch.__version__}, torch_geometric {torch_geometric.__version__}"
+    versions = f"torch {torch.__version__}, torch_geometric {torch_geometric.__version__}"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            return False, f"PyG skipped: {versions} sees no CUDA device (a CPU-only torch build?)"
+        return True, f"{versions}, on {torch.cuda.get_device_name(0)}"
+    return True, versions
 
 
 def set_threads(threads: int) -> None:
@@ -63,22 +69,26 @@ def _model(kind: str, num_features: int, num_classes: int):
     return Net()
 
 
-def epoch_fn(kind: str, data: GraphArrays, seed: int = 0) -> Callable[[], float]:
+def epoch_fn(kind: str, data: GraphArrays, seed: int = 0,
+             device: str = "cpu") -> Callable[[], float]:
     """A zero-argument callable running one full-batch training epoch of PyG's `kind` model.
 
     Forward (training mode), cross-entropy on the training nodes, backward, Adam with L2
-    weight decay 5e-4; returns the loss as a float (which also waits for the work).
+    weight decay 5e-4; returns the loss as a float (which also waits for the work: on a CUDA
+    ``device`` the copy to the host synchronises the stream).
     """
     import numpy as np
     import torch
     import torch.nn.functional as F
 
     torch.manual_seed(seed)
-    x = torch.from_numpy(np.asarray(data.features.toarray(), np.float32))
-    edge_index = torch.from_numpy(np.stack([data.senders, data.receivers]).astype(np.int64))
-    y = torch.from_numpy(data.labels.astype(np.int64))
-    mask = torch.from_numpy(data.train_mask)
-    model = _model(kind, x.shape[1], data.num_classes)
+    dev = torch.device(device)
+    x = torch.from_numpy(np.asarray(data.features.toarray(), np.float32)).to(dev)
+    edge_index = torch.from_numpy(np.stack([data.senders, data.receivers]).astype(np.int64)
+                                  ).to(dev)
+    y = torch.from_numpy(data.labels.astype(np.int64)).to(dev)
+    mask = torch.from_numpy(data.train_mask).to(dev)
+    model = _model(kind, x.shape[1], data.num_classes).to(dev)
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE[kind], weight_decay=WEIGHT_DECAY)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import sys
 
 
 def cpu_model() -> str:
@@ -74,3 +75,32 @@ def describe(threads: int) -> dict:
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "versions": {p: version(p.replace("_", "-")) or version(p) for p in packages},
     }
+
+
+def select_platform(device: str) -> None:
+    """Call before importing jax. ``"cpu"`` pins JAX to the CPU (``JAX_PLATFORMS=cpu``), so a
+    CPU column measured on a GPU machine is really the CPU; ``"gpu"`` leaves JAX's default
+    (the accelerator when a CUDA/ROCm jaxlib is installed), checked by `accelerator`."""
+    if device not in ("cpu", "gpu"):
+        raise ValueError(f"device must be 'cpu' or 'gpu', got {device!r}")
+    if device == "cpu" and "jax" not in sys.modules:   # (once jax is imported it is too late)
+        os.environ["JAX_PLATFORMS"] = "cpu"
+
+
+def accelerator(device: str) -> dict:
+    """What JAX runs on: backend, device kind and count. Imports jax.
+
+    Raises:
+        SystemExit: ``device == "gpu"`` but JAX's default backend is not a GPU.
+    """
+    import jax
+
+    backend = jax.default_backend()
+    if device == "gpu" and backend != "gpu":
+        raise SystemExit(
+            f"--device gpu: JAX's default backend is {backend!r}, not a GPU. Install a CUDA "
+            "jaxlib (pip install -U 'jax[cuda12]') on a machine with an NVIDIA GPU, or run "
+            "without --device gpu.")
+    devices = jax.devices()
+    return {"requested": device, "jax_backend": backend, "device_kind": devices[0].device_kind,
+            "device_count": len(devices)}

@@ -3,7 +3,15 @@
 Usage (from the repository root):
     python -m tools.bench [--quick | --tiny] [--threads N] [--only gnn propagation ...]
                           [--no-pyg] [--md BENCH.md] [--json reports/bench.json]
+                          [--device cpu | gpu]
     python tools/bench/run_all.py ...   (the same)
+
+`--device gpu` (a CUDA jaxlib on an NVIDIA machine; PyG runs on CUDA when torch sees the GPU)
+runs the same suite on the GPU and writes `reports/bench_gpu.md` and `reports/bench_gpu.json`;
+then, when the CPU results `reports/bench.json` exist, it re-renders `BENCH.md` from them with the
+GPU column filled in (`--cpu-json`, `--cpu-md`). A CPU run fills the column from
+`reports/bench_gpu.json` when that exists (`--gpu-json`). `--device cpu` (the default) pins JAX
+to the CPU even on a GPU machine.
 
 Modes: default (~5 minutes on an idle 2-core CPU), `--quick` (a fast pass, ~1-2 minutes),
 `--tiny` (toy sizes, seconds; for the suite's test, numbers meaningless). The PyTorch Geometric
@@ -27,6 +35,8 @@ from tools.bench.paths import REPO, add_import_paths  # noqa: E402
 from tools.bench.settings import SETTINGS  # noqa: E402
 
 BENCHMARKS = ("gnn", "gap", "propagation", "populations", "implicit", "fastrp")
+CPU_MD, CPU_JSON = REPO / "BENCH.md", REPO / "reports" / "bench.json"
+GPU_MD, GPU_JSON = REPO / "reports" / "bench_gpu.md", REPO / "reports" / "bench_gpu.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,9 +48,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="threads per side (default: all usable cores)")
     parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
     parser.add_argument("--no-pyg", action="store_true", help="skip the PyTorch Geometric side")
-    parser.add_argument("--md", type=pathlib.Path, default=REPO / "BENCH.md")
-    parser.add_argument("--json", type=pathlib.Path, default=REPO / "reports" / "bench.json")
-    return parser.parse_args(argv)
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="where the JAX (and, with a CUDA torch, the PyG) side runs")
+    parser.add_argument("--md", type=pathlib.Path, default=None,
+                        help="report (default: BENCH.md; reports/bench_gpu.md with --device gpu)")
+    parser.add_argument("--json", type=pathlib.Path, default=None,
+                        help="results (default: reports/bench.json; reports/bench_gpu.json with "
+                             "--device gpu)")
+    parser.add_argument("--gpu-json", type=pathlib.Path, default=GPU_JSON,
+                        help="CPU run: GPU results to fill BENCH.md's GPU column from, if present")
+    parser.add_argument("--cpu-json", type=pathlib.Path, default=CPU_JSON,
+                        help="GPU run: CPU results whose report gets the GPU column, if present")
+    parser.add_argument("--cpu-md", type=pathlib.Path, default=CPU_MD,
+                        help="GPU run: the CPU report to re-render with the GPU column")
+    args = parser.parse_args(argv)
+    gpu = args.device == "gpu"
+    args.md = args.md or (GPU_MD if gpu else CPU_MD)
+    args.json = args.json or (GPU_JSON if gpu else CPU_JSON)
+    return args
 
 
 def _log(message: str) -> None:
@@ -61,14 +86,19 @@ def run(args: argparse.Namespace) -> dict:
     load_at_start = os.getloadavg()[0]
     threads = args.threads or machine.usable_cores()
     machine.pin_threads(threads)
+    machine.select_platform(args.device)
+    accelerator = machine.accelerator(args.device)   # imports jax (after pinning)
     add_import_paths()
     mode = "tiny" if args.tiny else "quick" if args.quick else "default"
     cfg = SETTINGS[mode]
-    from tools.bench import gnn_pyg  # imports jax (after pinning)
-    use_pyg, pyg_note = (False, "PyG skipped: --no-pyg") if args.no_pyg else gnn_pyg.available()
+    from tools.bench import gnn_pyg
+    pyg_device = "cuda" if args.device == "gpu" else "cpu"
+    use_pyg, pyg_note = ((False, "PyG skipped: --no-pyg") if args.no_pyg
+                         else gnn_pyg.available(pyg_device))
     if use_pyg:
         gnn_pyg.set_threads(threads)
-    _log(f"jaxnets benchmarks, {mode} mode, {threads} threads; {pyg_note}")
+    _log(f"jaxnets benchmarks, {mode} mode, {threads} threads, JAX on "
+         f"{accelerator['device_kind']}; {pyg_note}")
     start = time.perf_counter()
     results: dict = {}
     section_s: dict = {}
@@ -84,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
         c = cfg["gnn"]
         results["gnn_epoch"] = gnn_epoch.run(
             graphs, rounds=c["rounds"], scan_epochs=c["scan_epochs"], use_pyg=use_pyg,
-            scan_on=(graphs[0].name,), models=c["models"], log=_log)
+            scan_on=(graphs[0].name,), models=c["models"], pyg_device=pyg_device, log=_log)
     if "gap" in args.only and cfg["gap"] is not None:
         mark.start("layer_gap")
         from tools.bench import layer_gap
@@ -124,6 +154,8 @@ def run(args: argparse.Namespace) -> dict:
         command += f" --threads {args.threads}"
     if args.no_pyg:
         command += " --no-pyg"
+    if args.device == "gpu":
+        command += " --device gpu"
     if list(args.only) != list(BENCHMARKS):
         command += " --only " + " ".join(args.only)
     results["meta"] = {
@@ -132,7 +164,8 @@ def run(args: argparse.Namespace) -> dict:
         "wall_s": time.perf_counter() - start, "section_s": section_s,
         "load_at_start": load_at_start,
         "pyg": {"available": use_pyg, "note": pyg_note},
-        "machine": machine.describe(threads), "settings": _jsonable(cfg),
+        "machine": machine.describe(threads), "accelerator": accelerator,
+        "settings": _jsonable(cfg),
     }
     return results
 
@@ -158,11 +191,27 @@ def _jsonable(x):
     return x
 
 
+def _load(path: pathlib.Path) -> dict | None:
+    import json
+    return json.loads(path.read_text()) if path.exists() else None
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     results = run(args)
     from tools.bench import report
-    report.write(results, args.md, args.json)
+    if args.device == "gpu":
+        report.write(results, args.md, args.json)
+        _log(f"wrote {args.md} and {args.json} ({results['meta']['wall_s']:.0f} s)")
+        cpu = _load(args.cpu_json)
+        if cpu is None:
+            _log(f"no CPU results at {args.cpu_json}: run `python -m tools.bench` for the CPU "
+                 "column, then this again (or the CPU run picks these GPU results up)")
+        else:
+            args.cpu_md.write_text(report.markdown(cpu, gpu=results))
+            _log(f"re-rendered {args.cpu_md} from {args.cpu_json} with the GPU column")
+        return
+    report.write(results, args.md, args.json, gpu=_load(args.gpu_json))
     _log(f"wrote {args.md} and {args.json} ({results['meta']['wall_s']:.0f} s)")
 
 
