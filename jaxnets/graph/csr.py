@@ -140,9 +140,15 @@ def _spmm_vmap(axis_size, in_batched, data_E, indices_E, indptr_R1, x_CxF):
         wide = jnp.moveaxis(x_CxF, 0, 1).reshape(c, k * f)             # [C, K F]
         out = _bcsr_matmul(data_E, indices_E, indptr_R1, wide, c)
         return jnp.moveaxis(out.reshape(-1, k, f), 1, 0), True
-    args = [a if batched else jnp.broadcast_to(a, (axis_size,) + a.shape)
-            for a, batched in zip((data_E, indices_E, indptr_R1, x_CxF), in_batched)]
-    return jax.lax.map(lambda a: _spmm(*a), tuple(args)), True
+    # One member at a time; the unbatched operands (usually the shared pattern) are closed over,
+    # not broadcast to K copies.
+    args = (data_E, indices_E, indptr_R1, x_CxF)
+
+    def member(batched_args):
+        it = iter(batched_args)
+        return _spmm(*[next(it) if batched else a for a, batched in zip(args, in_batched)])
+
+    return jax.lax.map(member, tuple(a for a, b in zip(args, in_batched) if b)), True
 
 
 @jax.custom_vjp

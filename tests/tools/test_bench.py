@@ -55,7 +55,8 @@ def test_tiny_suite_writes_bench_md_and_json(tiny_run):
     assert {"jaxnets", "handwritten"} <= set(row["ms_per_epoch"])
     assert ("pyg" in row["ms_per_epoch"]) == pyg
     assert {"compile_s", "median_s", "min_s", "max_s"} <= set(row["timings"]["jaxnets"])
-    assert results["propagation"]["rows"][0]["fastest"] in {"segment_sum", "bcoo", "dense"}
+    assert results["propagation"]["rows"][0]["fastest"] in {"segment_sum", "bcoo", "csr", "dense"}
+    assert "csr" in results["propagation"]["rows"][0]["ms"]
     populations = results["populations"]
     assert populations["seeds"]["loop_over_vmap"] > 0
     assert populations["seeds"]["loop_over_vmap_csr_nodrop"] > 0

@@ -2,13 +2,15 @@
 
 On random graphs with Cora's average degree (~3.9 arcs per node, plus self-loops) and GCN
 weights, times forward + backward (gradient of `sum((A^ H)^2)` with respect to H, width
-`width`) of three formulations of the same product:
+`width`) of four formulations of the same product:
 
 * `segment_sum`: `jaxnets.graph.propagate` (gather over senders, `segment_sum` at receivers);
 * `bcoo`: A^ as a `jax.experimental.sparse.BCOO` matrix times H;
+* `csr`: `jaxnets.graph.csr_propagate` (XLA's CPU CSR kernel, both orientations built once:
+  what `gcn_preprocess(..., csr=True)` and `CSREdges` run);
 * `dense`: A^ as a dense N x N array times H (skipped above `max_dense_nodes`).
 
-The three are checked to agree, then timed interleaved. `fastest` names the winner per size,
+The four are checked to agree, then timed interleaved. `fastest` names the winner per size,
 so the library can pick a formulation by graph size.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 from jax.experimental import sparse as jsparse
 
 from jaxnets.graph import gcn_norm, propagate
+from jaxnets.graph.csr import csr_propagate, csr_propagation
 from tools.bench import gnn_data
 from tools.bench.timing import time_interleaved
 
@@ -36,6 +39,8 @@ def _formulations(num_nodes: int, width: int, max_dense_nodes: int
         "segment_sum": lambda h: propagate(h, s_j, r_j, num_nodes, w_j),
         "bcoo": lambda h: adj_sparse @ h,
     }
+    structure = csr_propagation(s, r, num_nodes)
+    products["csr"] = lambda h: csr_propagate(h, structure, w_j)
     if num_nodes <= max_dense_nodes:
         dense = np.zeros((num_nodes, num_nodes), np.float32)
         np.add.at(dense, (r, s), w)

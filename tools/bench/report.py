@@ -73,11 +73,12 @@ def _layer_gap(res: dict) -> list[str]:
 def _propagation(res: dict) -> list[str]:
     lines = ["## 1b. `A^ H` formulations by graph size (forward + backward)", "",
              "Random graphs with Cora's average degree, GCN weights; ms (median).", "",
-             "| nodes | arcs (with loops) | width | segment_sum | BCOO | dense | fastest |",
-             "|---|---|---|---|---|---|---|"]
+             "| nodes | arcs (with loops) | width | segment_sum | BCOO | CSR | dense | fastest |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
         ms = r["ms"]
-        cells = [_f(ms[k], 3) if k in ms else "-" for k in ("segment_sum", "bcoo", "dense")]
+        cells = [_f(ms[k], 3) if k in ms else "-"
+                 for k in ("segment_sum", "bcoo", "csr", "dense")]
         lines.append(f"| {r['nodes']} | {r['arcs_with_loops']} | {r['width']} | "
                      + " | ".join(cells) + f" | {r['fastest']} |")
     return lines + [""]
