@@ -279,9 +279,11 @@ def markdown(results: dict, gpu: dict | None = None) -> str:
                       "the host (FastRP's SciPy side runs on it)"]
     else:
         lines += _gpu_column(results, gpu)
-    busy = max(meta["load_at_start"], m["load_average_1min"])
+    # The end-of-run load average includes the run itself (its `threads` busy cores).
+    busy = max(meta["load_at_start"], m["load_average_1min"] - m["threads"])
     if busy > 0.5 * m["cpu_count"]:
-        lines += [f"**Measured on a loaded machine** (load {busy:.1f} on {m['cpu_count']} cores): "
+        lines += [f"**Measured on a loaded machine** (other load {busy:.1f} on {m['cpu_count']} "
+                  "cores): "
                   "absolute times are inflated and the ratios distorted (torch's threads suffer "
                   "most). Re-run on an idle machine before quoting these numbers.", ""]
     for name in SECTIONS:
