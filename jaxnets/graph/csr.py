@@ -40,18 +40,20 @@ class CSRPropagation(NamedTuple):
     Attributes:
         indptr_R1: int32 [R + 1] row offsets of A (rows = receivers, R of them).
         indices_E: int32 [E] sender of each CSR slot of A.
-        order_E: int32 [E] the edge id stored at each slot of A (to permute edge weights).
+        order_E: int32 [E] the edge id stored at each slot of A (to permute edge weights), or
+            None where that is the identity (an edge list already sorted by row, as the
+            features of `to_csr` and receiver-sorted graphs): no permutation is traced then.
         t_indptr_C1: int32 [C + 1] row offsets of A^T (rows = senders, C of them).
         t_indices_E: int32 [E] receiver of each slot of A^T.
-        t_order_E: int32 [E] the edge id at each slot of A^T.
+        t_order_E: int32 [E] the edge id at each slot of A^T, or None for the identity.
         senders_E, receivers_E: int32 [E] the edge list in its original order.
     """
     indptr_R1: jax.Array
     indices_E: jax.Array
-    order_E: jax.Array
+    order_E: jax.Array | None
     t_indptr_C1: jax.Array
     t_indices_E: jax.Array
-    t_order_E: jax.Array
+    t_order_E: jax.Array | None
     senders_E: jax.Array
     receivers_E: jax.Array
 
@@ -113,10 +115,21 @@ def csr_propagation(senders_E: Any, receivers_E: Any, num_rows: int,
         raise GraphError("csr_propagation stores int32 ids: need N and E below 2**31")
     check_index_range("senders_E", s, num_cols)
     check_index_range("receivers_E", r, num_rows)
-    fwd = _rows(r, s, num_rows)
-    bwd = _rows(s, r, num_cols)
-    return CSRPropagation(*map(jnp.asarray, fwd + bwd),
-                          jnp.asarray(s.astype(np.int32)), jnp.asarray(r.astype(np.int32)))
+    indptr, indices, order = _rows(r, s, num_rows)
+    t_indptr, t_indices, t_order = _rows(s, r, num_cols)
+    device = jnp.asarray
+    return CSRPropagation(device(indptr), device(indices), _order_on_device(order),
+                          device(t_indptr), device(t_indices), _order_on_device(t_order),
+                          device(s.astype(np.int32)), device(r.astype(np.int32)))
+
+
+def _order_on_device(order_E: np.ndarray) -> jax.Array | None:
+    """A slot -> edge permutation on device, or None where it is the identity."""
+    return None if np.array_equal(order_E, np.arange(order_E.size)) else jnp.asarray(order_E)
+
+
+def _in_csr_order(weight_E: jax.Array, order_E: jax.Array | None) -> jax.Array:
+    return weight_E if order_E is None else weight_E[order_E]
 
 
 def _bcsr_matmul(data_E, indices_E, indptr_R1, x_CxF, num_cols: int):
@@ -153,7 +166,7 @@ def _spmm_vmap(axis_size, in_batched, data_E, indices_E, indptr_R1, x_CxF):
 
 @jax.custom_vjp
 def _propagate_2d(x_CxF: jax.Array, weight_E: jax.Array, prop: CSRPropagation) -> jax.Array:
-    return _spmm(weight_E[prop.order_E], prop.indices_E, prop.indptr_R1, x_CxF)
+    return _spmm(_in_csr_order(weight_E, prop.order_E), prop.indices_E, prop.indptr_R1, x_CxF)
 
 
 def _propagate_fwd(x_CxF, weight_E, prop):
@@ -162,7 +175,7 @@ def _propagate_fwd(x_CxF, weight_E, prop):
 
 def _propagate_bwd(residuals, g_RxF):
     x_CxF, weight_E, prop = residuals
-    d_x = _spmm(weight_E[prop.t_order_E], prop.t_indices_E, prop.t_indptr_C1, g_RxF)
+    d_x = _spmm(_in_csr_order(weight_E, prop.t_order_E), prop.t_indices_E, prop.t_indptr_C1, g_RxF)
     d_weight = jnp.sum(g_RxF[prop.receivers_E] * x_CxF[prop.senders_E], axis=-1)
     zeros = jax.tree_util.tree_map(lambda a: np.zeros(a.shape, jax.dtypes.float0), prop)
     return d_x, d_weight.astype(weight_E.dtype), zeros

@@ -51,6 +51,25 @@ def test_gradients_equal_segment_sum_propagate():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_sorted_edge_list_skips_the_weight_permutation_with_the_same_results():
+    s, r, w, rng = _edges()
+    by_row = np.lexsort((s, r))
+    shuffled, ordered = csr_propagation(s, r, 7), csr_propagation(s[by_row], r[by_row], 7)
+    assert shuffled.order_E is not None and ordered.order_E is None
+    assert ordered.t_order_E is not None       # sorted by row is not sorted by column
+    x = jnp.asarray(rng.standard_normal((7, 3)).astype(np.float32))
+
+    def loss(x, w, prop):
+        return jnp.sum(jnp.sin(csr_propagate(x, prop, w)))
+
+    out_shuffled = jax.jit(jax.value_and_grad(loss, (0, 1)))(x, w, shuffled)
+    out_ordered = jax.jit(jax.value_and_grad(loss, (0, 1)))(x, w[by_row], ordered)
+    np.testing.assert_allclose(out_shuffled[0], out_ordered[0], rtol=1e-6)
+    np.testing.assert_allclose(out_shuffled[1][0], out_ordered[1][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out_shuffled[1][1][by_row], out_ordered[1][1], rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_population_rule_under_vmap_shared_and_per_model_weights():
     s, r, w, rng = _edges()
     prop = csr_propagation(s, r, 7)
