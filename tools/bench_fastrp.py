@@ -8,9 +8,10 @@ column standardisation. The graph is a synthetic power-law (Chung-Lu) graph: nod
 proportional to `w`, self-loops and duplicates dropped, both directions stored; the default
 size has more than 1M directed edges.
 
-  * jaxnets: `fastrp_powers` + `fastrp_merge` in one jitted function of the edge list and R
-    (degrees and the normalisation computed inside; edges sorted by receiver and
-    `indices_are_sorted=True`). First call (compile) reported apart.
+  * jaxnets: `fastrp` (one jitted function of the edge list and R: degrees and the
+    normalisation computed inside, each power added into the weighted sum as it is produced;
+    edges sorted by receiver and `indices_are_sorted=True`). First call (compile) reported
+    apart.
   * jaxnets_csr: the same call given `propagation=csr_propagation(senders, receivers, N)`
     (built once, outside the timing), so the products run through XLA's CPU CSR kernel.
   * scipy: the official formulation on a CSR matrix A (float32): degrees, `D^-1 A`, q sparse x
@@ -113,15 +114,15 @@ def main() -> None:
 
     @jax.jit
     def jax_fastrp(senders_E, receivers_E, r_NxD):
-        powers = rp.fastrp_powers(senders_E, receivers_E, n, r_NxD, num_powers=len(WEIGHTS),
-                                  beta=BETA, indices_are_sorted=True)
-        return rp.fastrp_merge(powers, WEIGHTS, normalize_powers=args.normalize)
+        return rp.fastrp(None, senders_E, receivers_E, n, weights=WEIGHTS, beta=BETA,
+                         normalize_powers=args.normalize, projection_NxD=r_NxD,
+                         indices_are_sorted=True)
 
     @jax.jit
     def jax_fastrp_csr(senders_E, receivers_E, r_NxD, propagation):
-        powers = rp.fastrp_powers(senders_E, receivers_E, n, r_NxD, num_powers=len(WEIGHTS),
-                                  beta=BETA, indices_are_sorted=True, propagation=propagation)
-        return rp.fastrp_merge(powers, WEIGHTS, normalize_powers=args.normalize)
+        return rp.fastrp(None, senders_E, receivers_E, n, weights=WEIGHTS, beta=BETA,
+                         normalize_powers=args.normalize, projection_NxD=r_NxD,
+                         indices_are_sorted=True, propagation=propagation)
 
     s_dev, r_dev = jnp.asarray(senders), jnp.asarray(receivers)
     propagation = csr_propagation(senders, receivers, n)

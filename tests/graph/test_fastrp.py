@@ -178,3 +178,31 @@ def test_fastrp_through_the_csr_kernel_equals_segment_sum():
     fast = rp.fastrp(jax.random.PRNGKey(0), s, r, 12, dim=8,
                   propagation=csr_propagation(s, r, 12))
     np.testing.assert_allclose(fast, plain, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("normalize_powers", [False, True])
+@pytest.mark.parametrize("standardize", [False, True])
+@pytest.mark.parametrize("csr", [False, True])
+def test_fastrp_sums_each_power_as_it_comes_like_powers_then_merge(small_graph, ref, rng,
+                                                                 normalize_powers, standardize,
+                                                                 csr):
+    from jaxnets.graph.csr import csr_propagation
+    s, r = small_graph.senders, small_graph.receivers
+    w = rng.uniform(0.5, 2.0, size=s.shape).astype(np.float32)
+    proj = rng.normal(size=(12, 6)).astype(np.float32)
+    weights = (1.0, 2.0, 5.0, 0.5)
+    propagation = csr_propagation(s, r, 12) if csr else None
+    one_call = rp.fastrp(None, s, r, 12, weights=weights, projection_NxD=proj, edge_weight_E=w,
+                         normalize_powers=normalize_powers, standardize=standardize,
+                         propagation=propagation)
+    powers = rp.fastrp_powers(s, r, 12, proj, num_powers=4, edge_weight_E=w, beta=-0.628,
+                              propagation=propagation)
+    two_calls = rp.fastrp_merge(powers, weights, normalize_powers=normalize_powers,
+                                standardize=standardize)
+    np.testing.assert_allclose(one_call, two_calls, rtol=1e-5, atol=1e-5)
+    want = _reference_powers(ref.dense_adjacency(s, r, 12, w), proj.astype(np.float64), 4,
+                             "trans", -0.628)
+    p = [normalize(u) for u in want] if normalize_powers else list(want)
+    total = sum(a * u for a, u in zip(weights, p))
+    np.testing.assert_allclose(one_call, scale(total) if standardize else total, rtol=1e-4,
+                               atol=1e-4)
