@@ -13,13 +13,16 @@ projection, `trans`, alpha -0.628, weights [1, 1, 7.81, 45.28], no normalisation
 projection with scikit-learn (`random_state=42`); the same matrix (`components_.T`) is handed to
 `jaxnets.graph.fastrp` as `projection_NxD`, so the embeddings must agree (max abs difference
 reported, float32 vs the official float64). Times: median of `--repeats` calls of each, after one
-warm-up call (jaxnets' compile reported apart): official; jaxnets with `segment_sum`; jaxnets
+warm-up call (jaxnets' compile reported apart), the process pinned to `--threads` cores
+(`tools/bench/machine.pin_threads`, before jax is imported; NumPy/SciPy's threads are bounded by
+the same affinity): official; jaxnets with `segment_sum`; jaxnets
 through the CSR kernel (`propagation=csr_propagation(...)`, built once outside the timing).
 Graphs: BlogCatalog from the checkout's `example_graphs/blogcatalog.mat` (when present) and the
 synthetic power-law graph of `bench_fastrp.py`.
 
 Usage: python tools/bench_official_fastrp.py --official /path/to/FastRP [--nodes 100000]
-       [--edges 1000000] [--dim 128] [--repeats 3] [--out runs/bench_official_fastrp.json]
+       [--edges 1000000] [--dim 128] [--repeats 3] [--threads 1]
+       [--out runs/bench_official_fastrp.json]
 """
 from __future__ import annotations
 
@@ -33,16 +36,15 @@ import sys
 import time
 import types
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import scipy.io
 import scipy.sparse as sp
 
-from _timing import time_call  # tools/_timing.py (the script folder is on sys.path)
-from bench_fastrp import power_law_graph
-from jaxnets.graph import random_projection as rp
-from jaxnets.graph.csr import csr_propagation
+REPO = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make `tools.bench` importable
+    sys.path.insert(0, str(REPO))
+
+from tools.bench import machine  # noqa: E402  (imports no jax, so threads can be pinned first)
 
 CONF = {"projection_method": "sparse", "input_matrix": "trans", "weights": [1.0, 1.0, 7.81, 45.28],
         "normalization": False, "dim": 128, "alpha": -0.628, "C": 0.1}
@@ -89,6 +91,13 @@ def _median_s(fn, repeats: int) -> float:
 def compare(official: types.ModuleType, name: str, a_csr: sp.csr_matrix, dim: int,
             repeats: int) -> dict:
     """One graph: official vs jaxnets (segment_sum and CSR) on the official projection."""
+    import jax
+    import jax.numpy as jnp
+
+    from _timing import time_call  # tools/_timing.py (the script folder is on sys.path)
+    from jaxnets.graph import random_projection as rp
+    from jaxnets.graph.csr import csr_propagation
+
     conf = dict(CONF, dim=dim)
     a_csr = sp.csr_matrix(a_csr, dtype=np.float64)
     n = a_csr.shape[0]
@@ -132,9 +141,18 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads on each side (CPU affinity; XLA's pool and NumPy/SciPy)")
     parser.add_argument("--out", type=pathlib.Path,
                         default=pathlib.Path("runs/bench_official_fastrp.json"))
     args = parser.parse_args()
+    load_at_start = os.getloadavg()[0]
+    cores = machine.pin_threads(args.threads)     # before jax is imported
+    import jax
+
+    from bench_fastrp import power_law_graph
+    print(f"FastRP, official vs jaxnets: {args.threads} thread(s) each (cores {cores}), "
+          f"jax {jax.__version__}, load {load_at_start:.2f}", flush=True)
     official, stand_ins = import_official(args.official)
     graphs = []
     mat = args.official / "example_graphs" / "blogcatalog.mat"
@@ -152,7 +170,9 @@ def main() -> None:
               f"{row['jax_s']:.3f} | {row['jax_csr_s']:.3f} | {row['official_over_jax']:.2f} | "
               f"{row['official_over_jax_csr']:.2f} | {row['max_abs_diff']:.1e} "
               f"({row['max_abs_value']:.0f}) |")
-    result = {"device": str(jax.devices()[0]), "jax": jax.__version__,
+    result = {"machine": machine.describe(args.threads),
+              "load_average_1min_at_start": load_at_start,
+              "device": str(jax.devices()[0]), "jax": jax.__version__,
               "cpu_count": os.cpu_count(), "load_average_1min": os.getloadavg()[0],
               "official_commit_path": str(args.official), "stand_in_modules": stand_ins,
               "rows": rows}
