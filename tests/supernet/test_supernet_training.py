@@ -94,3 +94,44 @@ def test_inplace_distillation_stops_the_teacher_gradient():
     expected = jax.jit(jax.grad(objective))(params)
     chex.assert_trees_all_close(got, expected, atol=1e-6)
     assert np.asarray(metrics["subnet_loss"]).shape == (3,)
+
+
+def test_chunked_subnet_step_equals_the_vmapped_step():
+    """`chunk` runs the K forward passes a few at a time (lax.map); the step is the same step:
+    same subnet losses and the same update, with and without distillation, chunk dividing K
+    or not."""
+    data, graph, x, model = _problem()
+    labels, train = jnp.asarray(data.labels), jnp.asarray(data.train_mask)
+    params = jax.jit(lambda k: model.init(k, graph, x))(jax.random.PRNGKey(0))
+    state = TrainState.create(params, optax.adam(0.01), jax.random.PRNGKey(3))
+
+    def step_with(chunk, distill):
+        return jax.jit(build_supernet_step(
+            lambda p, a, step, key: model.apply(p, graph, x, a),
+            lambda logits, step: masked_cross_entropy(logits, labels, train),
+            optax.adam(0.01), lambda key, step: sample_sandwich(SPACE, key, 3),
+            distill=(lambda s, t, step: soft_cross_entropy(s, t, train)) if distill else None,
+            chunk=chunk))
+
+    for distill in (False, True):
+        whole, whole_metrics = step_with(None, distill)(state)
+        for chunk in (1, 2, 5):
+            got, metrics = step_with(chunk, distill)(state)
+            np.testing.assert_allclose(metrics["subnet_loss"], whole_metrics["subnet_loss"],
+                                       rtol=1e-5, atol=1e-6)
+            assert np.asarray(metrics["subnet_loss"]).shape == (5,)
+            chex.assert_trees_all_close(got.params, whole.params, atol=1e-6, rtol=1e-5)
+        moved = jax.tree.map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)).max(),
+                             whole.params, params)
+        assert max(jax.tree.leaves(moved)) > 1e-4  # the step did update something
+
+
+def test_chunk_must_be_a_positive_int():
+    for bad in (0, -1, 1.5):
+        try:
+            build_supernet_step(lambda *a: 0.0, lambda *a: 0.0, optax.sgd(1.0),
+                                lambda key, step: None, chunk=bad)
+        except ValueError as err:
+            assert "chunk" in str(err)
+        else:
+            raise AssertionError(f"chunk={bad!r} was accepted")

@@ -7,8 +7,12 @@ import pathlib
 SECTIONS = ("gnn_epoch", "propagation", "layer_gap", "populations", "implicit", "fastrp")
 
 
-def _f(x: float, digits: int = 2) -> str:
-    return f"{x:.{digits}f}"
+def _f(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _faults(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0f}"
 
 
 def _spread(t: dict, scale: float = 1e3) -> str:
@@ -101,13 +105,22 @@ def _populations(res: dict) -> list[str]:
     lines += ["", f"**Baseline loop (BCOO) / fastest vmap = {_f(best)}** (goal >= {goal}: "
               f"{'met' if best >= goal else 'not met'}).", ""]
     if res["subnets"]:
-        lines += ["Subnets of a transformer supernet (`tools/bench_subnets.py`, medians, ms):", "",
-                  "| K | batch x tokens | forward vmap | forward loop | loop / vmap | train k | "
-                  "separate / vmap step |", "|---|---|---|---|---|---|---|"]
+        lines += ["Subnets of a transformer supernet (`tools/bench_subnets.py`, medians, ms; "
+                  "`chunked`: one call of `lax.map(..., batch_size=c)`, a `vmap` over each chunk "
+                  "of c subnets; temp: XLA's temporary buffer of the whole-K vmapped program, "
+                  "with its minor page faults per call):", "",
+                  "| K | batch x tokens | forward vmap | forward loop | loop / vmap | c | "
+                  "forward chunked | loop / chunked | temp MiB (faults/call) | train k | "
+                  "separate / vmap step | separate / chunked step |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["subnets"]:
+            chunked = (f"{r['chunk']} | {_f(r['chunk_median_ms'])} | {_f(r['loop_over_chunk'])} | "
+                       f"{_f(r['vmap_temp_mib'], 1)} ({_faults(r.get('vmap_faults_per_call'))})"
+                       if "chunk" in r else "- | - | - | -")
             lines.append(f"| {r['k']} | {r['batch']} x {r['seq']} | {_f(r['vmap_median_ms'])} | "
-                         f"{_f(r['loop_median_ms'])} | {_f(r['loop_over_vmap'])} | "
-                         f"{r['train_k']} | {_f(r['train_separate_over_vmap'])} |")
+                         f"{_f(r['loop_median_ms'])} | {_f(r['loop_over_vmap'])} | {chunked} | "
+                         f"{r['train_k']} | {_f(r['train_separate_over_vmap'])} | "
+                         f"{_f(r.get('train_separate_over_chunk'))} |")
         lines.append("")
     if res.get("clients"):
         lines += ["Clients of a FedAvg round (`tools/bench_fed_round.py`: MLP on digits shards, "
@@ -137,8 +150,16 @@ def _populations(res: dict) -> list[str]:
                   "core), and forward + backward they are ~4.4 ms of the loop's ~21 ms, so a "
                   "4x ratio would leave ~1 ms for everything else of 16 epochs. A masked subnet "
                   "likewise computes at supernet size: at 1 x 8 tokens `vmap` saves the dispatch "
-                  "overhead (about half the loop); at 8 x 32 there is none to save and the vmapped "
-                  "program is the slower one. "
+                  "overhead (about half the loop); at 8 x 32 there is none to save, and the "
+                  "whole-K program is slower than the loop for two reasons measured on 2026-12-03 "
+                  "(one core, K = 16): XLA puts its reductions into large YNNPACK fusions at K = 16 "
+                  "(not at K = 14), which grows its temporaries from 20 to 78 MiB "
+                  "(`--xla_cpu_experimental_ynn_fusion_type=-reduce` brings the call to the loop's "
+                  "time), and glibc serves an allocation over 32 MiB with a fresh `mmap`, so every "
+                  "call faults ~20k new pages in (~20-25 ms of ~105 ms; with glibc told to keep "
+                  "freed memory, 80-87 ms). Chunks of 2 subnets keep the temporaries at ~3 MiB "
+                  "and run at the loop's speed in one call; `build_supernet_step(..., chunk=c)` "
+                  "trains that way. "
                   "The BCOO layout is slower "
                   "vmapped than looped: `vmap` of its gather + `segment_sum` materialises all K "
                   "members' messages at once (`[nnz, K, H]`, 50 MB on Cora against 3 MB for one "
