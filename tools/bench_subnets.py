@@ -8,8 +8,7 @@ Two measurements on the same params and inputs (LightHuBERT-style elastic transf
        over each chunk of subnets, chunks in sequence).
   2. Supernet training: one step of `build_supernet_step` that trains `--train-k` (4) subnets
      under `vmap` and applies one update, versus `--train-k` separate steps that each train one
-     subnet (the same number of subnet forward/backward passes, `--train-k` updates), and the
-     step with `build_supernet_step(..., chunk=--chunk)`.
+     subnet (the same number of subnet forward/backward passes, `--train-k` updates).
 For the whole-K programs the result also records XLA's temporary buffer (MiB) and the minor page
 faults per call: glibc serves an allocation over 32 MiB with a fresh `mmap` each time, so a
 program whose temporaries exceed that touches new pages on every call.
@@ -90,14 +89,12 @@ def _bench_training(model, space, params, x, args) -> dict:
     def loss(out, step):
         return jnp.mean(jnp.abs(out - target))
 
-    def step_with(k, chunk=None):
+    def step_with(k):
         return jax.jit(build_supernet_step(
-            forward, loss, tx, lambda key, step: sample_uniform(space, key, k), reduce="mean",
-            chunk=chunk))
+            forward, loss, tx, lambda key, step: sample_uniform(space, key, k), reduce="mean"))
 
     state = TrainState.create(params, tx, jax.random.PRNGKey(4))
     together, alone = step_with(args.train_k), step_with(1)
-    together_chunked = step_with(args.train_k, args.chunk)
 
     def separate():
         s = state
@@ -107,18 +104,14 @@ def _bench_training(model, space, params, x, args) -> dict:
 
     vmap_compile, vmap_median = time_call(lambda: together(state)[0], args.repeats)
     loop_compile, loop_median = time_call(separate, args.repeats)
-    chunk_compile, chunk_median = time_call(lambda: together_chunked(state)[0], args.repeats)
     return {
         "train_k": args.train_k,
         "train_vmap_compile_s": vmap_compile, "train_vmap_step_ms": 1e3 * vmap_median,
         "train_separate_compile_s": loop_compile,
         "train_separate_steps_ms": 1e3 * loop_median,
-        "train_chunk_compile_s": chunk_compile, "train_chunk_step_ms": 1e3 * chunk_median,
         "train_separate_over_vmap": loop_median / vmap_median,
-        "train_separate_over_chunk": loop_median / chunk_median,
         "train_vmap_temp_mib": temp_mib(together, state),
         "train_vmap_faults_per_call": faults_per_call(lambda: together(state)[0]),
-        "train_chunk_temp_mib": temp_mib(together_chunked, state),
     }
 
 

@@ -225,7 +225,12 @@ class _WidthDepthSupernet(nn.Module):
         outputs, masks = [], []
         for i, width in enumerate(self.hidden):
             out_mask = prefix_mask(arch.widths[i], width)
-            h = layer(f"dense_{i}", width, self._inits(fan_in), x, in_mask, out_mask)
+            # The width mask is applied once, after the activation (the layer's own output mask
+            # would be redundant: same values and gradients). Masking before the activation
+            # too made XLA's CPU backward recompute the masked activation derivative in a
+            # transposed copy for the weight gradient: a vmapped 8-subnet MLP's gradient ran
+            # 2.2-2.6x slower (BENCH.md section 2).
+            h = layer(f"dense_{i}", width, self._inits(fan_in), x, in_mask, None)
             x = _switch_activation(h, arch.activation, self.activations) * _expand_last(
                 out_mask, h.ndim)
             outputs.append(x)

@@ -126,9 +126,15 @@ class ElasticTransformerBlock(nn.Module):
         return ElasticDense(self.embed_dim, name="out")(out, unit_mask, embed_mask)
 
     def _ffn(self, x, embed_mask, ffn_mask):
-        h = nn.gelu(ElasticDense(self.ffn_hidden, name="fc1")(x, embed_mask, ffn_mask),
+        # The FFN mask is applied after the GELU: gelu(0) = 0, so gelu(y) m = gelu(y m) in value
+        # and gradient, and fc2 then reads already-masked units. Masking before the GELU made
+        # XLA's CPU backward recompute the masked GELU derivative in a transposed copy for
+        # fc1's weight gradient (the FFN backward ran 1.8-2.9x slower, BENCH.md section 2).
+        h = nn.gelu(ElasticDense(self.ffn_hidden, name="fc1")(x, embed_mask, None),
                     approximate=False)
-        return ElasticDense(self.embed_dim, name="fc2")(h, ffn_mask, embed_mask)
+        if ffn_mask is not None:
+            h = h * ffn_mask.astype(h.dtype).reshape((1,) * (h.ndim - 1) + ffn_mask.shape)
+        return ElasticDense(self.embed_dim, name="fc2")(h, None, embed_mask)
 
 
 class _MaskedLayerNorm(nn.Module):

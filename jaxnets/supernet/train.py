@@ -50,7 +50,6 @@ def build_supernet_step(
     *,
     distill: Callable[[jax.Array, jax.Array, jax.Array], jax.Array] | None = None,
     reduce: str = "sum",
-    chunk: int | None = None,
 ) -> Callable[[TrainState], tuple[TrainState, dict]]:
     """A `fit` step that trains K sampled subnets of a supernet at once.
 
@@ -65,12 +64,6 @@ def build_supernet_step(
             archs[0] is trained with `loss` and archs[1:] with `distill` against archs[0]'s
             outputs under `stop_gradient` (inplace distillation).
         reduce: "sum" (gradient accumulation over subnets, Yu & Huang 2019 Alg. 1) or "mean".
-        chunk: None runs the K forward passes as one `vmap`; an int runs them `chunk` at a time
-            (`jax.lax.map(..., batch_size=chunk)`: a `vmap` over each chunk, chunks in
-            sequence). Same values and gradients; the activations held at once shrink from K
-            subnets' to `chunk`'s. On a CPU with large batches this is the faster program
-            (the whole-K program's working set leaves the caches and its buffers are
-            re-allocated every call; BENCH.md section 2); on a GPU keep None.
 
     Returns:
         `step_fn(state) -> (state, metrics)`; metrics: "loss" (the reduced objective) and
@@ -78,16 +71,14 @@ def build_supernet_step(
     """
     if reduce not in ("sum", "mean"):
         raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
-    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
-        raise ValueError(f"chunk must be None or a positive int, got {chunk!r}")
 
     def step_fn(state: TrainState) -> tuple[TrainState, dict]:
         arch_key, forward_key = jax.random.split(state.step_key())
         archs = sample_archs(arch_key, state.step)
 
         def objective(params):
-            outputs = _map_archs(lambda arch: forward(params, arch, state.step, forward_key),
-                                 archs, chunk)
+            outputs = jax.vmap(forward, in_axes=(None, 0, None, None))(
+                params, archs, state.step, forward_key)
             if distill is None:
                 terms = jax.vmap(loss, in_axes=(0, None))(outputs, state.step)
             else:
@@ -102,10 +93,3 @@ def build_supernet_step(
         return state.apply_gradients(tx, grads), {"loss": total, "subnet_loss": terms}
 
     return step_fn
-
-
-def _map_archs(one: Callable[[Arch], jax.Array], archs: Arch, chunk: int | None) -> jax.Array:
-    """`one` over the leading axis of `archs`: one `vmap`, or `chunk` members at a time."""
-    if chunk is None:
-        return jax.vmap(one)(archs)
-    return jax.lax.map(one, archs, batch_size=chunk)

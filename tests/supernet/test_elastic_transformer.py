@@ -104,3 +104,35 @@ def test_bad_archs_are_reported():
         jax.jit(lambda a: extract_subnet(model, params, a)[1])(SPACE.largest())
     with pytest.raises(ValueError, match="max_len"):
         jax.eval_shape(lambda: model.apply(params, jnp.zeros((1, 9, F_IN))))
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_masked_supernet_gradient_is_the_extracted_subnets_gradient_in_its_slots(rng, pre_norm):
+    """Backward through the masks: the supernet's gradient for an arch, sliced as
+    `extract_subnet` slices the params, equals the small model's gradient, and every entry
+    outside the slices (inactive units, dropped layers) is exactly zero."""
+    model = _supernet(pre_norm)
+    x = rng.standard_normal((2, T, F_IN)).astype(np.float32)
+    target = rng.standard_normal((2, T, OUT)).astype(np.float32)
+    params = ref.perturb(jax.jit(model.init)(jax.random.PRNGKey(5), x), rng)
+    archs = sample_uniform(SPACE, jax.random.PRNGKey(6), 2)
+    for i in range(2):
+        arch = index_arch(archs, i)
+        grads = jax.jit(jax.grad(lambda p: jnp.sum((model.apply(p, x, arch) - target) ** 2)))(
+            params)
+        small, small_params = extract_subnet(model, params, arch)
+        small_grads = jax.jit(jax.grad(lambda p: jnp.sum((small.apply(p, x) - target) ** 2)))(
+            small_params)
+        _, sliced = extract_subnet(model, grads, arch)
+        for path, want in jax.tree_util.tree_leaves_with_path(small_grads):
+            got = _leaf(sliced, path)
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4, err_msg=str(path))
+        mass = sum(float(jnp.sum(jnp.abs(g))) for g in jax.tree.leaves(grads))
+        sliced_mass = sum(float(jnp.sum(jnp.abs(g))) for g in jax.tree.leaves(sliced))
+        np.testing.assert_allclose(mass, sliced_mass, rtol=1e-5)
+
+
+def _leaf(tree, path):
+    for key in path:
+        tree = tree[key.key]
+    return np.asarray(tree)

@@ -111,16 +111,18 @@ def _populations(res: dict) -> list[str]:
                   "with its minor page faults per call):", "",
                   "| K | batch x tokens | forward vmap | forward loop | loop / vmap | c | "
                   "forward chunked | loop / chunked | temp MiB (faults/call) | train k | "
-                  "separate / vmap step | separate / chunked step |",
+                  "separate / vmap step | step temp MiB (faults/call) |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["subnets"]:
             chunked = (f"{r['chunk']} | {_f(r['chunk_median_ms'])} | {_f(r['loop_over_chunk'])} | "
                        f"{_f(r['vmap_temp_mib'], 1)} ({_faults(r.get('vmap_faults_per_call'))})"
                        if "chunk" in r else "- | - | - | -")
+            step_temp = (f"{_f(r['train_vmap_temp_mib'], 1)} "
+                         f"({_faults(r.get('train_vmap_faults_per_call'))})"
+                         if "train_vmap_temp_mib" in r else "-")
             lines.append(f"| {r['k']} | {r['batch']} x {r['seq']} | {_f(r['vmap_median_ms'])} | "
                          f"{_f(r['loop_median_ms'])} | {_f(r['loop_over_vmap'])} | {chunked} | "
-                         f"{r['train_k']} | {_f(r['train_separate_over_vmap'])} | "
-                         f"{_f(r.get('train_separate_over_chunk'))} |")
+                         f"{r['train_k']} | {_f(r['train_separate_over_vmap'])} | {step_temp} |")
         lines.append("")
     if res.get("clients"):
         lines += ["Clients of a FedAvg round (`tools/bench_fed_round.py`: MLP on digits shards, "
@@ -151,15 +153,16 @@ def _populations(res: dict) -> list[str]:
                   "4x ratio would leave ~1 ms for everything else of 16 epochs. A masked subnet "
                   "likewise computes at supernet size: at 1 x 8 tokens `vmap` saves the dispatch "
                   "overhead (about half the loop); at 8 x 32 there is none to save, and the "
-                  "whole-K program is slower than the loop for two reasons measured on 2026-12-03 "
-                  "(one core, K = 16): XLA puts its reductions into large YNNPACK fusions at K = 16 "
-                  "(not at K = 14), which grows its temporaries from 20 to 78 MiB "
-                  "(`--xla_cpu_experimental_ynn_fusion_type=-reduce` brings the call to the loop's "
-                  "time), and glibc serves an allocation over 32 MiB with a fresh `mmap`, so every "
-                  "call faults ~20k new pages in (~20-25 ms of ~105 ms; with glibc told to keep "
-                  "freed memory, 80-87 ms). Chunks of 2 subnets keep the temporaries at ~3 MiB "
-                  "and run at the loop's speed in one call; `build_supernet_step(..., chunk=c)` "
-                  "trains that way. "
+                  "whole-K forward is slower than the loop (measured 2026-12-03, one core, "
+                  "K = 16): XLA puts its LayerNorm reductions into large YNNPACK fusions at "
+                  "K = 16 (not at K <= 14), which slows them and grows the temporaries from 20 to "
+                  "48 MiB (`--xla_cpu_experimental_ynn_fusion_type=-reduce` brings the call to the "
+                  "loop's time), and glibc serves an allocation over 32 MiB with a fresh `mmap`, "
+                  "so every call faults its pages in anew (the table's faults/call). To evaluate "
+                  "many subnets at such sizes, map over chunks (`jax.lax.map(..., batch_size=2)`: "
+                  "~3 MiB of temporaries, the loop's speed in one call); a training step chunked "
+                  "that way measured no faster than one `vmap` (the map's stored residuals cost "
+                  "as much as they save). "
                   "The BCOO layout is slower "
                   "vmapped than looped: `vmap` of its gather + `segment_sum` materialises all K "
                   "members' messages at once (`[nnz, K, H]`, 50 MB on Cora against 3 MB for one "
