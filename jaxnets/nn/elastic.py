@@ -77,9 +77,14 @@ def masked_layer_norm(x: jax.Array, mask_F: jax.Array, scale_F: jax.Array | None
     """
     m = _expand_last(mask_F.astype(x.dtype), x.ndim)
     count = jnp.maximum(jnp.sum(mask_F.astype(x.dtype)), 1.0)
-    mean = jnp.sum(x * m, axis=-1, keepdims=True) / count
+    # The masked sums are products with the mask vector (x @ m), not reductions of x * m:
+    # with 16 transformer subnets vmapped at 8 x 32 tokens, XLA's CPU backend fused the
+    # reductions into large YNNPACK fusions that were slower and grew the temporaries from
+    # 22 to 48 MiB (past glibc's 32 MiB mmap threshold); BENCH.md section 2.
+    mf = mask_F.astype(x.dtype)
+    mean = (x @ mf)[..., None] / count
     centred = (x - mean) * m
-    var = jnp.sum(centred * centred, axis=-1, keepdims=True) / count
+    var = ((centred * centred) @ mf)[..., None] / count
     y = centred * jax.lax.rsqrt(var + eps)
     if scale_F is not None:
         y = y * _expand_last(scale_F, x.ndim)
