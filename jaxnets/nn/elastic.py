@@ -80,11 +80,13 @@ def masked_layer_norm(x: jax.Array, mask_F: jax.Array, scale_F: jax.Array | None
     # The masked sums are products with the mask vector (x @ m), not reductions of x * m:
     # with 16 transformer subnets vmapped at 8 x 32 tokens, XLA's CPU backend fused the
     # reductions into large YNNPACK fusions that were slower and grew the temporaries from
-    # 22 to 48 MiB (past glibc's 32 MiB mmap threshold); BENCH.md section 2.
+    # 22 to 48 MiB (past glibc's 32 MiB mmap threshold); BENCH.md section 2. HIGHEST keeps
+    # them full float32 where a backend would otherwise multiply in TF32/bfloat16.
     mf = mask_F.astype(x.dtype)
-    mean = (x @ mf)[..., None] / count
+    mean = jnp.matmul(x, mf, precision=jax.lax.Precision.HIGHEST)[..., None] / count
     centred = (x - mean) * m
-    var = ((centred * centred) @ mf)[..., None] / count
+    var = jnp.matmul(centred * centred, mf,
+                     precision=jax.lax.Precision.HIGHEST)[..., None] / count
     y = centred * jax.lax.rsqrt(var + eps)
     if scale_F is not None:
         y = y * _expand_last(scale_F, x.ndim)
